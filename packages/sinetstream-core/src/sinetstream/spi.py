@@ -1,0 +1,265 @@
+"""The plugin SPI: what a backend, value type or compression plugin implements.
+
+A backend moves opaque bytes; the core does everything else (config, value
+types, compression, framing, encryption, metrics). A backend distribution
+registers its classes as entry points, the entry-point name being the value
+users write as ``type:`` in their config::
+
+    [project.entry-points."sinetstream.reader"]
+    mybroker = "mypkg:MyReader"          # also .writer, .async_reader, .async_writer
+
+Contracts (those of the SINETStream v1.2 plugin guide, kept by 1.10):
+
+* Constructor: ``cls(params)`` (v1.2 guide) or ``cls(confver, params)``
+  (SINETStream 1.10). ``params`` is the merged parameter dict; for a config of
+  version 3 the messaging-system parameters are under ``params["type_spec"]``
+  (:func:`messaging_params` hides the difference).
+* Reader: ``open()``, ``close()``, ``__iter__()`` yielding ``(bytes, topic, raw)``
+  tuples; the iterator ends (returns, or raises ``StopIteration``) after
+  ``params["receive_timeout_ms"]`` milliseconds without a message.
+* Writer: ``open()``, ``close()``, ``publish(message: bytes)``. ``message`` is a
+  :class:`PluginMessage`, so ``message.timestamp`` carries the µs timestamp.
+* Async reader: ``open()``, ``close()`` and two settable properties: the core
+  assigns ``on_message(bytes, topic, raw)`` and ``on_failure(exception,
+  traceback=None)``; the plugin calls them from its own thread.
+* Async writer: ``open()``, ``close()``, ``publish(message)`` returning at once
+  with a ``promise.Promise`` (or a ``concurrent.futures.Future``) settled when
+  the broker has taken the message.
+* Optional on all four: ``metrics()`` (raw backend metrics, any object),
+  ``reset_metrics()``, ``info(ipath, kwargs)``; and on readers
+  ``seek_to_beginning()`` / ``seek_to_end()``.
+
+Subclassing the ABCs below is recommended, not required: a class that defines
+the required methods anywhere in its MRO is accepted.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+__all__ = [
+    "COMMON_PARAMS",
+    "ConfigVersion",
+    "PluginAsyncMessageReader",
+    "PluginAsyncMessageWriter",
+    "PluginCompression",
+    "PluginMessage",
+    "PluginMessageReader",
+    "PluginMessageWriter",
+    "PluginValueType",
+    "messaging_params",
+]
+
+#: Parameter names owned by the core. In config versions 1 and 2 every other
+#: top-level key of a service is a messaging-system (backend) parameter.
+COMMON_PARAMS = frozenset(
+    {
+        "brokers",
+        "client_id",
+        "compression",
+        "config",
+        "consistency",
+        "crypto",
+        "data_compression",
+        "data_encryption",
+        "message_format",
+        "on_invalid_message",
+        "receive_timeout_ms",
+        "service",
+        "tls",
+        "topic",
+        "topics",
+        "type",
+        "type_spec",
+        "user_data_only",
+        "value_deserializer",
+        "value_serializer",
+        "value_type",
+    }
+)
+
+
+class ConfigVersion:
+    """The version of the config a service came from (1, 2 or 3).
+
+    Handed to plugins with the 1.10 constructor ``cls(confver, params)``.
+    """
+
+    __slots__ = ("_version",)
+
+    def __init__(self, version: int) -> None:
+        self._version = version
+
+    def ver(self) -> int:
+        """The config version: 1 (no header), 2, or 3 (the latest)."""
+        return self._version
+
+    def type_spec(self) -> bool:
+        """True when messaging-system parameters live under ``type_spec``."""
+        return self._version >= 3
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConfigVersion) and other._version == self._version
+
+    def __hash__(self) -> int:
+        return hash(self._version)
+
+    def __repr__(self) -> str:
+        return f"ConfigVersion({self._version})"
+
+
+def messaging_params(confver: ConfigVersion, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The messaging-system parameters of ``params``, whatever the config version.
+
+    Version 3: a copy of ``params["type_spec"]``. Versions 1 and 2: every
+    top-level key that is not one of :data:`COMMON_PARAMS`.
+    """
+    if confver.type_spec():
+        spec = params.get("type_spec") or {}
+        return dict(spec)
+    return {k: v for k, v in params.items() if k not in COMMON_PARAMS}
+
+
+class PluginMessage(bytes):
+    """The bytes a writer plugin is asked to publish, with their timestamp.
+
+    ``timestamp`` is microseconds since the epoch (0 when unset). A reader
+    plugin may yield one to supply the timestamp of a ``user_data_only`` message.
+    """
+
+    timestamp: int = 0
+
+    def __new__(cls, value: bytes, timestamp: int = 0) -> PluginMessage:
+        obj = super().__new__(cls, value)
+        obj.timestamp = timestamp
+        return obj
+
+
+class _PluginBase(ABC):  # noqa: B024 - shared optional hooks, no abstract method of its own
+    """Optional hooks shared by the four backend ABCs."""
+
+    def metrics(self) -> Any:
+        """Backend-specific metrics, shown as ``Metrics.raw`` (default ``None``)."""
+        return None
+
+    def reset_metrics(self) -> None:
+        """Reset the backend-specific metrics, if the backend keeps any."""
+
+    def info(self, ipath: list[str], kwargs: Mapping[str, Any]) -> Any:
+        """Backend-specific information for ``info()`` (default ``None``)."""
+        return None
+
+
+class PluginMessageReader(_PluginBase):
+    """A synchronous reader backend."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect to the broker and subscribe."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Disconnect; must be safe to call twice."""
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
+        """Yield ``(payload, topic, raw)``; end after ``receive_timeout_ms`` idle."""
+
+
+class PluginMessageWriter(_PluginBase):
+    """A synchronous writer backend."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect to the broker."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and disconnect; must be safe to call twice."""
+
+    @abstractmethod
+    def publish(self, message: bytes) -> Any:
+        """Send ``message`` and block until the broker took it; return any receipt."""
+
+
+class PluginAsyncMessageReader(_PluginBase):
+    """An asynchronous (callback) reader backend."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect, subscribe, and start calling ``on_message``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop delivering and disconnect; must be safe to call twice."""
+
+    @property
+    @abstractmethod
+    def on_message(self) -> Callable[[bytes, str | None, Any], None] | None:
+        """Called as ``on_message(payload, topic, raw)`` for each message."""
+
+    @on_message.setter
+    @abstractmethod
+    def on_message(self, callback: Callable[[bytes, str | None, Any], None] | None) -> None: ...
+
+    @property
+    @abstractmethod
+    def on_failure(self) -> Callable[[BaseException, TracebackType | None], None] | None:
+        """Called as ``on_failure(exception, traceback)`` when receiving fails."""
+
+    @on_failure.setter
+    @abstractmethod
+    def on_failure(
+        self, callback: Callable[[BaseException, TracebackType | None], None] | None
+    ) -> None: ...
+
+
+class PluginAsyncMessageWriter(_PluginBase):
+    """An asynchronous writer backend."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect to the broker."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush pending messages and disconnect; must be safe to call twice."""
+
+    @abstractmethod
+    def publish(self, message: bytes) -> Any:
+        """Start sending ``message``; return a Promise (or Future) at once."""
+
+
+class PluginValueType(ABC):
+    """A value type: how user objects become bytes and back.
+
+    Constructed with the ``args`` of the ``value_type`` parameter as keyword
+    arguments. A property returning ``None`` means "pass bytes through".
+    """
+
+    @property
+    @abstractmethod
+    def serializer(self) -> Callable[[Any], bytes] | None:
+        """Turn a user object into bytes."""
+
+    @property
+    @abstractmethod
+    def deserializer(self) -> Callable[[bytes], Any] | None:
+        """Turn bytes back into a user object."""
+
+
+class PluginCompression(ABC):
+    """A compression algorithm, constructed as ``cls(level=..., params=...)``."""
+
+    @property
+    @abstractmethod
+    def compressor(self) -> Callable[[bytes], bytes]:
+        """Compress one message."""
+
+    @property
+    @abstractmethod
+    def decompressor(self) -> Callable[[bytes], bytes]:
+        """Decompress one message."""
