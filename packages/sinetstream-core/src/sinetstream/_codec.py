@@ -1,0 +1,407 @@
+"""The message pipeline: value ↔ wire bytes, byte-compatible with SINETStream 1.10.
+
+Writer: serializer → compressor → Avro wrap (timestamp) → encrypt → v3 header.
+Reader: the exact reverse; a v3 reader also accepts version 2 messages.
+:class:`Encoder` and :class:`Decoder` are built once per writer/reader (all
+parameter checks, key derivation and cipher set-up happen there);
+``encode``/``decode`` are the per-message hot path.
+
+:class:`SINETStreamMessageEncoder` / :class:`SINETStreamMessageDecoder` are the
+public stand-alone codec of SINETStream 1.10, configured like a writer/reader
+but needing no config file and no backend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from ._compression import resolve_compression
+from ._crypto import MessageDecryptor, MessageEncryptor, parse_crypto, warn_if_unauthenticated
+from ._message import Message
+from ._value_type import resolve_value_type
+from ._wire import AVRO_PREFIX, V3_MARKER, avro_unpack, encode_varint
+from .error import (
+    AlreadyConnectedError,
+    InvalidArgumentError,
+    InvalidMessageError,
+    NotOpenError,
+    SinetError,
+)
+
+__all__ = [
+    "CODEC_DEFAULTS",
+    "Decoder",
+    "Encoder",
+    "SINETStreamMessageDecoder",
+    "SINETStreamMessageEncoder",
+    "with_codec_defaults",
+]
+
+#: The library defaults of every parameter the codec reads (SINETStream 1.10).
+CODEC_DEFAULTS: Mapping[str, Any] = {
+    "value_type": "byte_array",
+    "data_encryption": False,
+    "data_compression": False,
+    "compression": {"algorithm": "gzip"},
+    "message_format": 3,
+    "user_data_only": False,
+    "crypto": {
+        "key_length": 128,
+        "key_derivation": {
+            "algorithm": "pbkdf2",
+            "salt_bytes": 8,
+            "iteration": 10000,
+            "prf": "HMAC-SHA256",
+        },
+    },
+}
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_V3_HEADER_LEN = 6
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = _deep_merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def with_codec_defaults(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` deep-merged over :data:`CODEC_DEFAULTS` (mappings merged key by key)."""
+    return _deep_merge(CODEC_DEFAULTS, params)
+
+
+def _flag(params: Mapping[str, Any], name: str) -> bool:
+    value = params.get(name, False)
+    if value is None:
+        return False
+    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise InvalidArgumentError(f"{name}: must be true or false, got {value!r}")
+
+
+def _message_format(params: Mapping[str, Any]) -> int:
+    value = params.get("message_format", 3)
+    if value is None:
+        return 3
+    if isinstance(value, bool) or value not in (2, 3):
+        raise InvalidArgumentError(f"message_format: {value!r} is not one of 2, 3")
+    return int(value)
+
+
+def _callable_param(params: Mapping[str, Any], name: str) -> Callable[..., Any] | None:
+    fn = params.get(name)
+    if fn is not None and not callable(fn):
+        raise InvalidArgumentError(f"{name}: must be a callable, got {type(fn).__name__}")
+    return fn
+
+
+class Encoder:
+    """Built once when a writer opens; :meth:`encode` is the per-message hot path.
+
+    Raises :class:`InvalidArgumentError` for bad parameters.
+    """
+
+    __slots__ = (
+        "_compress",
+        "_encrypt",
+        "_header",
+        "_plain_prefix",
+        "_serialize",
+        "_user_data_only",
+        "compression",
+        "encryption",
+        "key_version",
+        "message_format",
+        "value_type",
+    )
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        vt = resolve_value_type(params.get("value_type"))
+        self.value_type = vt.name
+        self._serialize = _callable_param(params, "value_serializer") or vt.serializer
+        self.message_format = _message_format(params)
+        self._user_data_only = _flag(params, "user_data_only")
+        self._compress: Callable[[bytes], bytes] | None = None
+        self.compression: str | None = None
+        if _flag(params, "data_compression"):
+            comp = resolve_compression(params.get("compression"), writer=True)
+            self._compress = comp.compress
+            self.compression = comp.name
+        self._encrypt: Callable[[bytes], bytes] | None = None
+        self.encryption: str | None = None
+        self.key_version = 0
+        if _flag(params, "data_encryption"):
+            config = parse_crypto(params.get("crypto"))
+            warn_if_unauthenticated(config, "writer")
+            encryptor = MessageEncryptor(config)
+            self._encrypt = encryptor.encrypt
+            self.encryption = config.describe()
+            self.key_version = encryptor.key_version
+        # Constant leading bytes, computed once.
+        if self.message_format >= 3:
+            self._header = V3_MARKER + self.key_version.to_bytes(2, "big")
+        else:
+            self._header = b""
+        self._plain_prefix = self._header + AVRO_PREFIX
+
+    def encode(self, value: Any, timestamp_us: int) -> tuple[bytes, int, int]:
+        """Return ``(wire_bytes, uncompressed_size, compressed_size)``.
+
+        The sizes are measured after the serializer and after the compressor
+        (equal when compression is off). Raises :class:`InvalidMessageError` if
+        the value cannot be serialized to bytes.
+        """
+        serialize = self._serialize
+        if serialize is not None:
+            try:
+                payload = serialize(value)
+            except SinetError:
+                raise
+            except Exception as exc:
+                raise InvalidMessageError(
+                    f"value_type {self.value_type}: cannot serialize a "
+                    f"{type(value).__name__}: {exc}"
+                ) from exc
+        else:
+            payload = value
+        if type(payload) is not bytes:
+            payload = self._as_bytes(payload)
+        uncompressed = len(payload)
+        if self._compress is not None:
+            try:
+                payload = self._compress(payload)
+            except SinetError:
+                raise
+            except Exception as exc:
+                raise InvalidMessageError(
+                    f"compression {self.compression}: cannot compress: {exc}"
+                ) from exc
+        compressed = len(payload)
+        encrypt = self._encrypt
+        if self._user_data_only:
+            return (payload if encrypt is None else encrypt(payload)), uncompressed, compressed
+        if not _INT64_MIN <= timestamp_us <= _INT64_MAX:
+            raise InvalidMessageError(f"timestamp {timestamp_us} µs does not fit 64 bits")
+        stamp = encode_varint((timestamp_us << 1) ^ (timestamp_us >> 63))
+        size = encode_varint(compressed << 1)
+        if encrypt is None:
+            return b"".join((self._plain_prefix, stamp, size, payload)), uncompressed, compressed
+        body = encrypt(b"".join((AVRO_PREFIX, stamp, size, payload)))
+        return self._header + body, uncompressed, compressed
+
+    def _as_bytes(self, payload: Any) -> bytes:
+        if isinstance(payload, (bytes, bytearray, memoryview)):
+            return bytes(payload)
+        if self._serialize is None:
+            raise InvalidMessageError(
+                f"non-bytes message: value_type {self.value_type} needs bytes, got "
+                f"{type(payload).__name__} (use value_type text for str, or a value_serializer)"
+            )
+        raise InvalidMessageError(
+            f"value_serializer doesn't return bytes: got {type(payload).__name__}"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Encoder(value_type={self.value_type!r}, compression={self.compression!r}, "
+            f"encryption={self.encryption!r}, key_version={self.key_version}, "
+            f"message_format={self.message_format}, user_data_only={self._user_data_only})"
+        )
+
+
+class Decoder:
+    """Built once when a reader opens; :meth:`decode` is the per-message hot path."""
+
+    __slots__ = (
+        "_decompress",
+        "_decrypt",
+        "_deserialize",
+        "_max_version",
+        "_user_data_only",
+        "compression",
+        "encryption",
+        "message_format",
+        "value_type",
+    )
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        vt = resolve_value_type(params.get("value_type"))
+        self.value_type = vt.name
+        self._deserialize = _callable_param(params, "value_deserializer") or vt.deserializer
+        self.message_format = _message_format(params)
+        self._user_data_only = _flag(params, "user_data_only")
+        self._decompress: Callable[[bytes], bytes] | None = None
+        self.compression: str | None = None
+        if _flag(params, "data_compression"):
+            comp = resolve_compression(params.get("compression"), writer=False)
+            self._decompress = comp.decompress
+            self.compression = comp.name
+        self._decrypt: Callable[[int, bytes], bytes] | None = None
+        self.encryption: str | None = None
+        self._max_version = 0
+        if _flag(params, "data_encryption"):
+            config = parse_crypto(params.get("crypto"))
+            warn_if_unauthenticated(config, "reader")
+            decryptor = MessageDecryptor(config)
+            self._decrypt = decryptor.decrypt
+            self.encryption = config.describe()
+            self._max_version = decryptor.max_version
+
+    def decode(self, data: bytes, plugin_timestamp_us: int = 0) -> tuple[Any, int, int, int]:
+        """Return ``(value, timestamp_us, uncompressed_size, compressed_size)``.
+
+        ``plugin_timestamp_us`` is the timestamp used with ``user_data_only``.
+        Raises :class:`InvalidMessageError` (only) for any undecodable message.
+        """
+        try:
+            return self._decode(data, plugin_timestamp_us)
+        except InvalidMessageError:
+            raise
+        except Exception as exc:
+            raise InvalidMessageError(
+                f"cannot decode message: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _decode(self, data: bytes, plugin_timestamp_us: int) -> tuple[Any, int, int, int]:
+        if type(data) is not bytes:
+            data = bytes(data)
+        decrypt = self._decrypt
+        if self._user_data_only:
+            payload = data if decrypt is None else decrypt(self._max_version, data)
+            timestamp_us = plugin_timestamp_us
+        else:
+            if self.message_format >= 3 and len(data) > _V3_HEADER_LEN and data[:4] == V3_MARKER:
+                key_version = (data[4] << 8) | data[5]
+                body = data[_V3_HEADER_LEN:]
+            else:
+                # Version 2 message (or a v2 reader): no header, the reader's newest key.
+                key_version = self._max_version
+                body = data
+            if decrypt is None:
+                if key_version:
+                    raise InvalidMessageError(
+                        f"invalid key_version={key_version}: the message is encrypted "
+                        "but this reader has data_encryption off"
+                    )
+            else:
+                if not key_version:
+                    raise InvalidMessageError(
+                        "invalid key_version=0: the message is not encrypted "
+                        "but this reader has data_encryption on"
+                    )
+                body = decrypt(key_version, body)
+            timestamp_us, payload = avro_unpack(body)
+        compressed = len(payload)
+        if self._decompress is not None:
+            payload = self._decompress(payload)
+        uncompressed = len(payload)
+        deserialize = self._deserialize
+        value = payload if deserialize is None else deserialize(payload)
+        return value, timestamp_us, uncompressed, compressed
+
+    def __repr__(self) -> str:
+        return (
+            f"Decoder(value_type={self.value_type!r}, compression={self.compression!r}, "
+            f"encryption={self.encryption!r}, message_format={self.message_format}, "
+            f"user_data_only={self._user_data_only})"
+        )
+
+
+class _Lifecycle:
+    """open/close/context-manager behaviour shared by the stand-alone codec classes."""
+
+    _opened: bool
+    _closed: bool
+
+    def open(self) -> Any:
+        """Mark the codec open; returns ``self``. A second ``open()`` raises."""
+        if self._opened:
+            raise AlreadyConnectedError(f"{type(self).__name__} is already open")
+        self._opened = True
+        self._closed = False
+        return self
+
+    def close(self) -> None:
+        """Close the codec (idempotent); ``open()`` may be called again."""
+        self._opened = False
+        self._closed = True
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise NotOpenError(f"{type(self).__name__} is closed; call open() again")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SINETStreamMessageEncoder(_Lifecycle):
+    """Turn values into SINETStream wire messages without a broker.
+
+    Takes the writer parameters as keyword arguments (``value_type``,
+    ``data_encryption``, ``crypto``, ``data_compression``, ``compression``,
+    ``message_format``, ``user_data_only``, ``value_serializer``); other
+    keys are ignored. Usable directly or as a context manager.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        self._encoder = Encoder(with_codec_defaults(params))
+        self._opened = False
+        self._closed = False
+
+    def __enter__(self) -> SINETStreamMessageEncoder:
+        self.open()
+        return self
+
+    def encode(self, msg: Any, timestamp: float | None = None) -> bytes:
+        """The wire bytes of ``msg``; ``timestamp`` in seconds (default: now)."""
+        self._check_usable()
+        timestamp_us = time.time_ns() // 1000 if timestamp is None else int(timestamp * 1_000_000)
+        return self._encoder.encode(msg, timestamp_us)[0]
+
+    def __repr__(self) -> str:
+        return f"SINETStreamMessageEncoder({self._encoder!r})"
+
+
+class SINETStreamMessageDecoder(_Lifecycle):
+    """Turn SINETStream wire messages back into :class:`~sinetstream.Message` objects.
+
+    Takes the reader parameters as keyword arguments; other keys are ignored.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        self._decoder = Decoder(with_codec_defaults(params))
+        self._opened = False
+        self._closed = False
+
+    def __enter__(self) -> SINETStreamMessageDecoder:
+        self.open()
+        return self
+
+    def decode(self, data: bytes) -> Message:
+        """Decode ``data`` into a :class:`Message` (topic ``None``, ``raw`` = ``data``).
+
+        Raises :class:`InvalidMessageError` for an undecodable message.
+        """
+        self._check_usable()
+        stamp = getattr(data, "timestamp", 0)
+        plugin_ts = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
+        value, timestamp_us, _, _ = self._decoder.decode(data, plugin_ts)
+        return Message(value, None, timestamp_us, data)
+
+    def __repr__(self) -> str:
+        return f"SINETStreamMessageDecoder({self._decoder!r})"

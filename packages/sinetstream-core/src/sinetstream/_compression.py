@@ -1,0 +1,181 @@
+"""Payload compression: built-in ``gzip`` (a zlib stream) and ``zstd``, plus plugins.
+
+Byte-compatible with SINETStream 1.10: ``gzip`` is really a zlib stream
+(RFC 1950, ``78 9C`` at the default level), made as by
+``zlib.compressobj(level, **compression["gzip"])``; ``zstd`` writes frames with
+the content size and reads frames with or without it. Other algorithm names
+are looked up in the ``sinetstream.compression`` entry-point group and
+constructed as ``cls(level=..., params=compression.get(name) or {})``.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import zstandard
+
+from ._registry import registry
+from .error import InvalidArgumentError, InvalidMessageError, SinetError
+
+__all__ = ["GZIP", "ZSTD", "Compression", "resolve_compression"]
+
+#: Built-in algorithm name: zlib stream (named "gzip" by SINETStream).
+GZIP = "gzip"
+#: Built-in algorithm name: Zstandard frame.
+ZSTD = "zstd"
+
+_GZIP_LEVELS = range(-1, 10)
+_GZIP_DEFAULT_LEVEL = -1  # zlib's Z_DEFAULT_COMPRESSION, i.e. level 6
+_ZSTD_DEFAULT_LEVEL = 3
+# Keyword arguments of zlib.compressobj that also matter when decompressing.
+_ZLIB_DECOMPRESS_KEYS = ("wbits", "zdict")
+
+Transform = Callable[[bytes], bytes]
+
+
+@dataclass(frozen=True)
+class Compression:
+    """A resolved compression algorithm: its name and its two functions."""
+
+    name: str
+    compress: Transform
+    decompress: Transform
+
+
+def _level(compression: Mapping[str, Any]) -> int | None:
+    level = compression.get("level")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
+        raise InvalidArgumentError(
+            f"compression.level: must be an integer, got {type(level).__name__}"
+        )
+    return level
+
+
+def _gzip(level: int | None, params: Mapping[str, Any], writer: bool) -> Compression:
+    if level is None:
+        level = _GZIP_DEFAULT_LEVEL
+    elif writer and level not in _GZIP_LEVELS:
+        raise InvalidArgumentError(f"compression.level: {level} is out of range for gzip (-1..9)")
+    kwargs = dict(params)
+    try:
+        # Validate the extra keyword arguments once, at construction.
+        zlib.compressobj(level, **kwargs)
+        dkwargs = {k: kwargs[k] for k in _ZLIB_DECOMPRESS_KEYS if k in kwargs}
+        zlib.decompressobj(**dkwargs)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"compression.gzip: invalid zlib arguments: {exc}") from exc
+
+    compress: Transform
+    if kwargs:
+
+        def compress(data: bytes) -> bytes:
+            obj = zlib.compressobj(level, **kwargs)
+            return obj.compress(data) + obj.flush()
+
+    else:
+        # Same bytes as compressobj(level) with the default arguments, one call.
+        compress = partial(zlib.compress, level=level)
+
+    def decompress(data: bytes) -> bytes:
+        obj = zlib.decompressobj(**dkwargs)
+        try:
+            out = obj.decompress(data)
+        except zlib.error as exc:
+            raise InvalidMessageError(f"cannot decompress gzip (zlib) payload: {exc}") from exc
+        if not obj.eof:
+            raise InvalidMessageError("cannot decompress gzip (zlib) payload: truncated stream")
+        return out
+
+    return Compression(GZIP, compress, decompress)
+
+
+def _zstd(level: int | None, params: Mapping[str, Any], writer: bool) -> Compression:
+    if level is None:
+        level = _ZSTD_DEFAULT_LEVEL
+    elif writer and level > zstandard.MAX_COMPRESSION_LEVEL:
+        raise InvalidArgumentError(
+            f"compression.level: {level} is out of range for zstd "
+            f"(at most {zstandard.MAX_COMPRESSION_LEVEL}; negative levels are allowed)"
+        )
+    try:
+        cctx = zstandard.ZstdCompressor(level=level, write_content_size=True, **params)
+    except (TypeError, ValueError, zstandard.ZstdError) as exc:
+        raise InvalidArgumentError(f"compression.zstd: invalid arguments: {exc}") from exc
+    dctx = zstandard.ZstdDecompressor()
+    # zstandard contexts must not be used by two threads at once.
+    clock = threading.Lock()
+    dlock = threading.Lock()
+    ccompress = cctx.compress
+
+    def compress(data: bytes) -> bytes:
+        with clock:
+            return ccompress(data)
+
+    def decompress(data: bytes) -> bytes:
+        try:
+            with dlock:
+                if zstandard.frame_content_size(data) >= 0:
+                    return dctx.decompress(data)
+                # A frame without content size (e.g. streamed): decompress incrementally.
+                obj = dctx.decompressobj()
+                out = obj.decompress(data)
+                if not obj.eof:
+                    raise InvalidMessageError("cannot decompress zstd payload: truncated frame")
+                return out
+        except zstandard.ZstdError as exc:
+            raise InvalidMessageError(f"cannot decompress zstd payload: {exc}") from exc
+
+    return Compression(ZSTD, compress, decompress)
+
+
+def resolve_compression(compression: Any, *, writer: bool) -> Compression:
+    """Build the compression named by the ``compression`` parameter.
+
+    ``writer`` selects whether ``level`` is checked (readers ignore it).
+    Raises :class:`InvalidArgumentError` for an unknown algorithm or bad level.
+    """
+    if compression is None:
+        compression = {}
+    if not isinstance(compression, Mapping):
+        raise InvalidArgumentError(
+            f"compression: must be a mapping {{algorithm, level, ...}}, "
+            f"got {type(compression).__name__}"
+        )
+    algorithm = compression.get("algorithm", GZIP)
+    if not isinstance(algorithm, str) or not algorithm:
+        raise InvalidArgumentError(
+            f"compression.algorithm: must be a name such as gzip or zstd, got {algorithm!r}"
+        )
+    level = _level(compression)
+    params = compression.get(algorithm) or {}
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError(
+            f"compression.{algorithm}: must be a mapping of codec arguments, "
+            f"got {type(params).__name__}"
+        )
+    if algorithm == GZIP:
+        return _gzip(level, params, writer)
+    if algorithm == ZSTD:
+        return _zstd(level, params, writer)
+    cls = registry("compression").get(algorithm, unknown=InvalidArgumentError)
+    try:
+        plugin = cls(level=level, params=params)
+        compressor = plugin.compressor
+        decompressor = plugin.decompressor
+    except SinetError:
+        raise
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"compression {algorithm!r}: plugin {cls.__module__}.{cls.__qualname__} "
+            f"rejected level={level!r} / compression.{algorithm}: {exc}"
+        ) from exc
+    if not callable(compressor) or not callable(decompressor):
+        raise InvalidArgumentError(
+            f"compression {algorithm!r}: plugin compressor/decompressor must be callables"
+        )
+    return Compression(algorithm, compressor, decompressor)

@@ -1,0 +1,169 @@
+"""The SINETStream message framing: pure functions, bytes in, bytes out.
+
+Two layers, both byte-compatible with SINETStream 1.10:
+
+* the Avro single-object encoding of the record ``jp.ad.sinet.stream.message``
+  (``tstamp``: long µs, ``msg``: bytes), i.e. ``C3 01`` + the 8-byte schema
+  fingerprint + zig-zag varint timestamp + varint length + payload. This is the
+  whole message in format version 2;
+* the version 3 packet header ``DF 03 00 00`` + big-endian u16 key version
+  (0 = not encrypted) in front of the (possibly encrypted) Avro body.
+
+The schema is fixed, so no Avro library is needed. Every decoding error is an
+:class:`~sinetstream.error.InvalidMessageError`.
+"""
+
+from __future__ import annotations
+
+from .error import InvalidMessageError
+
+__all__ = [
+    "AVRO_FINGERPRINT",
+    "AVRO_MARKER",
+    "AVRO_PREFIX",
+    "MAX_KEY_VERSION",
+    "V3_HEADER_LEN",
+    "V3_MARKER",
+    "avro_pack",
+    "avro_unpack",
+    "decode_varint",
+    "encode_varint",
+    "v3_pack",
+    "v3_plain_prefix",
+    "v3_unpack",
+    "zigzag_decode",
+    "zigzag_encode",
+]
+
+#: Avro single-object marker.
+AVRO_MARKER = b"\xc3\x01"
+#: CRC-64-AVRO of the schema's canonical form, little-endian (the docs' ``33 06 4F`` is a typo).
+AVRO_FINGERPRINT = bytes.fromhex("1f9c0c91eb33664f")
+#: The 10 constant bytes every Avro body starts with.
+AVRO_PREFIX = AVRO_MARKER + AVRO_FINGERPRINT
+#: Format version 3 packet marker.
+V3_MARKER = b"\xdf\x03\x00\x00"
+#: Length of the version 3 packet header (marker + key version).
+V3_HEADER_LEN = 6
+#: Largest key version the u16 header field can carry.
+MAX_KEY_VERSION = 0xFFFF
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_MAX_VARINT_BYTES = 10  # a 64-bit value needs at most 10 groups of 7 bits
+
+# Single-byte varints are by far the most common lengths; look them up.
+_SMALL_VARINTS = tuple(bytes((i,)) for i in range(0x80))
+
+
+def zigzag_encode(n: int) -> int:
+    """Map a signed 64-bit integer to the unsigned Avro zig-zag form."""
+    return (n << 1) ^ (n >> 63)
+
+
+def zigzag_decode(z: int) -> int:
+    """Inverse of :func:`zigzag_encode`."""
+    return (z >> 1) ^ -(z & 1)
+
+
+def encode_varint(n: int) -> bytes:
+    """Little-endian base-128 varint of a non-negative integer."""
+    if n < 0x80:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """Read a varint of ``data`` at ``pos``; return ``(value, position after it)``."""
+    result = 0
+    shift = 0
+    end = len(data)
+    limit = pos + _MAX_VARINT_BYTES
+    while True:
+        if pos >= end:
+            raise InvalidMessageError("truncated message: Avro varint runs past the end")
+        if pos >= limit:
+            raise InvalidMessageError("malformed message: Avro varint longer than 10 bytes")
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def avro_pack(timestamp_us: int, payload: bytes) -> bytes:
+    """The Avro single-object encoding of ``(timestamp_us, payload)`` (format v2 body)."""
+    return b"".join(
+        (
+            AVRO_PREFIX,
+            encode_varint(zigzag_encode(timestamp_us)),
+            encode_varint(len(payload) << 1),
+            payload,
+        )
+    )
+
+
+def avro_unpack(data: bytes) -> tuple[int, bytes]:
+    """Parse an Avro single-object message into ``(timestamp_us, payload)``.
+
+    Bytes after the record are ignored, as in SINETStream 1.10.
+    """
+    if len(data) <= len(AVRO_PREFIX):
+        raise InvalidMessageError(
+            f"truncated message: {len(data)} bytes is too short for an Avro header"
+        )
+    if data[:10] != AVRO_PREFIX:
+        if data[:2] != AVRO_MARKER:
+            raise InvalidMessageError(
+                f"not a SINETStream message: Avro marker is {data[:2].hex()}, expected c301"
+            )
+        raise InvalidMessageError(
+            f"not a SINETStream message: schema fingerprint {data[2:10].hex()} "
+            f"differs from {AVRO_FINGERPRINT.hex()}"
+        )
+    z, pos = decode_varint(data, 10)
+    timestamp_us = (z >> 1) ^ -(z & 1)
+    zlen, pos = decode_varint(data, pos)
+    if zlen & 1:
+        raise InvalidMessageError("malformed message: negative Avro payload length")
+    end = pos + (zlen >> 1)
+    if end > len(data):
+        raise InvalidMessageError(
+            f"truncated message: payload needs {zlen >> 1} bytes, {len(data) - pos} present"
+        )
+    return timestamp_us, data[pos:end]
+
+
+def check_timestamp(timestamp_us: int) -> None:
+    """Reject a timestamp that does not fit the Avro ``long``."""
+    if not _INT64_MIN <= timestamp_us <= _INT64_MAX:
+        raise InvalidMessageError(f"timestamp {timestamp_us} µs does not fit a 64-bit integer")
+
+
+def v3_plain_prefix() -> bytes:
+    """The 16 constant bytes in front of every unencrypted v3 message's timestamp."""
+    return V3_MARKER + b"\x00\x00" + AVRO_PREFIX
+
+
+def v3_pack(key_version: int, body: bytes) -> bytes:
+    """Prepend the version 3 packet header."""
+    if not 0 <= key_version <= MAX_KEY_VERSION:
+        raise InvalidMessageError(f"key version {key_version} does not fit 16 bits")
+    return V3_MARKER + key_version.to_bytes(2, "big") + body
+
+
+def v3_unpack(data: bytes) -> tuple[int, bytes] | None:
+    """Split a v3 packet into ``(key_version, body)``; ``None`` if it is not one.
+
+    As in SINETStream 1.10, a buffer of at most 6 bytes or without the marker is
+    not a v3 packet (the reader then treats it as version 2).
+    """
+    if len(data) > V3_HEADER_LEN and data[:4] == V3_MARKER:
+        return (data[4] << 8) | data[5], data[V3_HEADER_LEN:]
+    return None
