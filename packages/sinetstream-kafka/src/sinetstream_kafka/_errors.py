@@ -1,0 +1,107 @@
+"""Map kafka-python failures to the sinetstream error tree."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import kafka.errors as kerr
+from kafka.net.compat import KafkaNetClient
+from sinetstream.error import (
+    AuthenticationError,
+    AuthorizationError,
+    ConnectionError,
+    InvalidArgumentError,
+    SinetError,
+)
+
+__all__ = ["open_client", "to_sinet_error"]
+
+_AUTHENTICATION = (
+    kerr.SaslAuthenticationFailedError,
+    kerr.UnsupportedSaslMechanismError,
+    kerr.IllegalSaslStateError,
+)
+_CONNECTION = (
+    kerr.KafkaConnectionError,
+    kerr.KafkaTimeoutError,
+    kerr.NodeNotReadyError,
+    kerr.RequestTimedOutError,
+    kerr.NotLeaderForPartitionError,
+    ssl.SSLError,
+    OSError,
+)
+_ARGUMENT = (kerr.KafkaConfigurationError, ValueError, TypeError)
+
+
+def to_sinet_error(exc: BaseException, doing: str) -> SinetError:
+    """The SinetError for ``exc``, raised while ``doing`` (e.g. "publishing to 't'")."""
+    if isinstance(exc, SinetError):
+        return exc
+    name = type(exc).__name__
+    if isinstance(exc, _AUTHENTICATION):
+        err: SinetError = AuthenticationError(
+            f"kafka refused the credentials while {doing} ({name}); check sasl_mechanism, "
+            "sasl_plain_username and sasl_plain_password"
+        )
+    elif isinstance(exc, kerr.AuthorizationError):
+        err = AuthorizationError(
+            f"kafka denied access while {doing}: {name}; grant the ACL to this principal"
+        )
+    elif isinstance(exc, _CONNECTION):
+        err = ConnectionError(f"kafka connection failed while {doing}: {name}: {exc}")
+    elif isinstance(exc, _ARGUMENT):
+        err = InvalidArgumentError(f"kafka rejected a setting while {doing}: {exc}")
+    else:
+        err = SinetError(f"kafka error while {doing}: {name}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+T = TypeVar("T")
+
+
+class _ClientCapture:
+    """A ``kafka_client`` factory that keeps the client, to inspect and close it on failure."""
+
+    def __init__(self) -> None:
+        self.client: Any = None
+
+    def __call__(self, **configs: Any) -> Any:
+        self.client = KafkaNetClient(**configs)
+        return self.client
+
+
+def open_client(factory: Callable[..., T], config: dict[str, Any], *args: Any) -> T:
+    """Create a KafkaProducer/KafkaConsumer; on failure raise the right SinetError.
+
+    kafka-python retries a failed bootstrap until ``bootstrap_timeout_ms`` and
+    then reports only a timeout: the captured client tells whether the broker
+    refused our credentials, and is closed so no I/O thread is left behind.
+    """
+    capture = _ClientCapture()
+    try:
+        return factory(*args, kafka_client=capture, **config)
+    except Exception as exc:
+        client = capture.client
+        auth_failure: BaseException | None = None
+        if client is not None:
+            failures = getattr(getattr(client, "_manager", None), "_auth_failures", None) or {}
+            auth_failure = next(iter(failures.values()), None)
+            try:
+                client.close()
+            except Exception:  # noqa: S110 - best effort cleanup of a half-open client
+                pass
+        servers = config.get("bootstrap_servers")
+        if auth_failure is not None:
+            raise to_sinet_error(auth_failure, f"connecting to {servers}") from exc
+        if isinstance(exc, kerr.KafkaTimeoutError):
+            tls = config.get("security_protocol", "PLAINTEXT")
+            raise ConnectionError(
+                f"kafka: no broker of {servers} answered within "
+                f"{config.get('bootstrap_timeout_ms')} ms (security_protocol {tls}); check "
+                "'brokers', that the broker runs, and the tls/SASL settings "
+                "(type_spec.bootstrap_timeout_ms sets this limit)"
+            ) from exc
+        raise to_sinet_error(exc, f"connecting to {servers}") from exc

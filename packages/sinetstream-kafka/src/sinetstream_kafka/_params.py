@@ -1,0 +1,313 @@
+"""Turn sinetstream parameters into kafka-python configs (pure functions, no I/O).
+
+The reference (SINETStream 1.10) handed the same dict to producer and consumer,
+dropped ``client_id`` in v3 configs and silently degraded ``EXACTLY_ONCE``.
+Here each key goes to the client that accepts it, ``client_id`` always reaches
+Kafka, and every consistency level maps to what Kafka can really guarantee.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from sinetstream.error import InvalidArgumentError
+from sinetstream.spi import ConfigVersion, messaging_params
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP_TIMEOUT_MS",
+    "ReaderConfig",
+    "WriterConfig",
+    "consistency_name",
+    "reader_config",
+    "writer_config",
+]
+
+log = logging.getLogger("sinetstream_kafka")
+
+#: How long ``open()`` waits for a broker before raising ConnectionError.
+#: kafka-python's own default is 30 s; override with ``type_spec.bootstrap_timeout_ms``.
+DEFAULT_BOOTSTRAP_TIMEOUT_MS = 10_000
+
+_PRODUCER_KEYS = frozenset(KafkaProducer.DEFAULT_CONFIG)
+_CONSUMER_KEYS = frozenset(KafkaConsumer.DEFAULT_CONFIG)
+
+# Keys the plugin sets itself: a user value would break the bytes-in, bytes-out contract.
+_RESERVED = frozenset({"value_serializer", "value_deserializer", "kafka_client"})
+
+# sinetstream ``tls`` mapping key -> kafka-python key.
+_TLS_KEYS = {
+    "ca_certs": "ssl_cafile",
+    "certfile": "ssl_certfile",
+    "keyfile": "ssl_keyfile",
+    "keyfile_password": "ssl_password",
+    "ciphers": "ssl_ciphers",
+    "check_hostname": "ssl_check_hostname",
+    "crlfile": "ssl_crlfile",
+}
+
+# Credentials decrypted from ``!sinetstream/encrypted`` secrets arrive as bytes.
+_TEXT_SECRETS = ("sasl_plain_username", "sasl_plain_password")
+
+# Kafka topic names are [a-zA-Z0-9._-]; anything starting with "^" is a regex.
+_PATTERN_PREFIX = "^"
+
+
+def consistency_name(value: Any) -> str:
+    """The consistency level as its name, from an enum member, a name or 1/2/3."""
+    if value is None:
+        return "AT_MOST_ONCE"
+    name = getattr(value, "name", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(value, str) and value in ("AT_MOST_ONCE", "AT_LEAST_ONCE", "EXACTLY_ONCE"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3:
+        return ("AT_MOST_ONCE", "AT_LEAST_ONCE", "EXACTLY_ONCE")[value - 1]
+    raise InvalidArgumentError(
+        f"consistency must be AT_MOST_ONCE, AT_LEAST_ONCE or EXACTLY_ONCE, not {value!r}"
+    )
+
+
+@dataclass
+class WriterConfig:
+    """Everything a Kafka writer needs, computed once at construction."""
+
+    topic: str
+    producer: dict[str, Any]
+    consistency: str
+    transactional: bool
+
+
+@dataclass
+class ReaderConfig:
+    """Everything a Kafka reader needs, computed once at construction."""
+
+    topics: list[str]
+    pattern: str | None
+    consumer: dict[str, Any]
+    consistency: str
+    group_id: str | None
+    receive_timeout_ms: float
+    #: Commit the offsets of a fetched batch before handing it over (AT_MOST_ONCE).
+    commit_before_delivery: bool = False
+
+
+def _brokers(params: Mapping[str, Any]) -> list[str]:
+    brokers = params.get("brokers")
+    if isinstance(brokers, str):
+        out = [b.strip() for b in brokers.split(",") if b.strip()]
+    elif isinstance(brokers, (list, tuple)):
+        out = [str(b).strip() for b in brokers if str(b).strip()]
+    else:
+        out = []
+    if not out:
+        raise InvalidArgumentError(
+            "kafka: set 'brokers' to 'host:port' or a list of them (got "
+            f"{brokers!r})"
+        )
+    return out
+
+
+def _tls(tls: Any) -> dict[str, Any]:
+    if tls is None or tls is False:
+        return {}
+    if tls is True:
+        return {"security_protocol": "SSL"}
+    if not isinstance(tls, Mapping):
+        raise InvalidArgumentError(f"tls must be true, false or a mapping, not {type(tls).__name__}")
+    out: dict[str, Any] = {"security_protocol": "SSL"}
+    for key, value in tls.items():
+        target = _TLS_KEYS.get(key)
+        if target is None:
+            # Java-only keys (trustStore, keyStore, ...) may share a config file: skip them.
+            log.warning("kafka: tls.%s is not supported by the Python client; ignored", key)
+            continue
+        out[target] = value
+    return out
+
+
+def _as_text(name: str, value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgumentError(f"kafka: {name} is not valid UTF-8") from None
+    return value
+
+
+def _common(
+    confver: ConfigVersion, params: Mapping[str, Any], accepted: frozenset[str]
+) -> dict[str, Any]:
+    """Config shared by both roles: brokers, client_id, tls, SASL, type_spec keys."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": _brokers(params),
+        "bootstrap_timeout_ms": DEFAULT_BOOTSTRAP_TIMEOUT_MS,
+    }
+    client_id = params.get("client_id")
+    if client_id:
+        config["client_id"] = str(client_id)
+    config.update(_tls(params.get("tls")))
+
+    spec = messaging_params(confver, params)
+    strict = confver.type_spec()
+    for key, value in spec.items():
+        if key in _RESERVED:
+            raise InvalidArgumentError(
+                f"kafka: {key!r} cannot be set; sinetstream does the (de)serialization "
+                "(use value_type / value_serializer outside type_spec)"
+            )
+        if key in accepted:
+            config[key] = value
+        elif key in _PRODUCER_KEYS or key in _CONSUMER_KEYS:
+            continue  # meant for the other role: a writer-only key never breaks a reader
+        elif strict:
+            raise InvalidArgumentError(
+                f"kafka: unknown type_spec key {key!r}; it is neither a KafkaProducer nor a "
+                "KafkaConsumer setting of kafka-python 3.x"
+            )
+        else:
+            log.warning("kafka: parameter %r is not a kafka-python setting; ignored", key)
+
+    for name in _TEXT_SECRETS:
+        if name in config:
+            config[name] = _as_text(name, config[name])
+    if config.get("sasl_mechanism") and "security_protocol" not in spec:
+        tls_on = config.get("security_protocol") == "SSL"
+        config["security_protocol"] = "SASL_SSL" if tls_on else "SASL_PLAINTEXT"
+    return config
+
+
+def writer_config(confver: ConfigVersion, params: Mapping[str, Any]) -> WriterConfig:
+    """Validate writer params and build the KafkaProducer config."""
+    topic = params.get("topic")
+    if isinstance(topic, (list, tuple)) and len(topic) == 1:
+        topic = topic[0]
+    if not isinstance(topic, str) or not topic:
+        raise InvalidArgumentError(f"kafka writer: set 'topic' to one topic name (got {topic!r})")
+    consistency = consistency_name(params.get("consistency"))
+    spec = messaging_params(confver, params)
+    config = _common(confver, params, _PRODUCER_KEYS)
+
+    if consistency == "AT_MOST_ONCE":
+        config.setdefault("acks", 0)
+        config.setdefault("enable_idempotence", False)
+    elif consistency == "AT_LEAST_ONCE":
+        # acks=all: a message is acknowledged only once every in-sync replica has it.
+        config.setdefault("acks", "all")
+        config.setdefault("enable_idempotence", False)
+    else:
+        # EXACTLY_ONCE: the idempotent producer (no duplicates from retries), strictly.
+        if spec.get("enable_idempotence") is False:
+            raise InvalidArgumentError(
+                "kafka: EXACTLY_ONCE needs the idempotent producer; remove "
+                "enable_idempotence: false or choose AT_LEAST_ONCE"
+            )
+        acks = config.get("acks", "all")
+        if acks not in ("all", -1):
+            raise InvalidArgumentError(
+                f"kafka: EXACTLY_ONCE needs acks=all; remove acks: {acks!r} or choose AT_LEAST_ONCE"
+            )
+        config["acks"] = "all"
+        config["enable_idempotence"] = True
+    if config.get("acks") == "all":
+        config["acks"] = -1
+    return WriterConfig(
+        topic=topic,
+        producer=config,
+        consistency=consistency,
+        transactional=bool(config.get("transactional_id")),
+    )
+
+
+def _topics(params: Mapping[str, Any]) -> list[str]:
+    topics = params.get("topics")
+    if topics is None:
+        topics = params.get("topic")
+    if isinstance(topics, str):
+        topics = [topics]
+    if not isinstance(topics, (list, tuple)) or not topics:
+        raise InvalidArgumentError(f"kafka reader: set 'topics' to one or more topics (got {topics!r})")
+    out = []
+    for t in topics:
+        if not isinstance(t, str) or not t:
+            raise InvalidArgumentError(f"kafka reader: topic names must be non-empty strings, not {t!r}")
+        out.append(t)
+    return out
+
+
+def _pattern(topics: list[str]) -> str | None:
+    """One regex for the subscription when any topic is a pattern (starts with ``^``)."""
+    if not any(t.startswith(_PATTERN_PREFIX) for t in topics):
+        return None
+    parts = []
+    for t in topics:
+        if t.startswith(_PATTERN_PREFIX):
+            try:
+                re.compile(t)
+            except re.error as exc:
+                raise InvalidArgumentError(f"kafka reader: bad topic pattern {t!r}: {exc}") from None
+            parts.append(f"(?:{t})")
+        else:
+            parts.append(f"(?:^{re.escape(t)}$)")
+    return "|".join(parts)
+
+
+def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderConfig:
+    """Validate reader params and build the KafkaConsumer config."""
+    topics = _topics(params)
+    pattern = _pattern(topics)
+    consistency = consistency_name(params.get("consistency"))
+    spec = messaging_params(confver, params)
+    config = _common(confver, params, _CONSUMER_KEYS)
+
+    # Documented default: the group is named after the client id, so a reader with
+    # a fixed client_id resumes where it stopped. ``group_id: null`` reads without a group.
+    if "group_id" in spec:
+        group_id = spec["group_id"]
+    else:
+        group_id = config.get("client_id")
+    config["group_id"] = group_id
+    if group_id is None and pattern is not None:
+        raise InvalidArgumentError(
+            "kafka reader: topic patterns need a consumer group; remove group_id: null"
+        )
+
+    commit_before = False
+    if group_id is None:
+        config["enable_auto_commit"] = False
+    elif consistency == "AT_MOST_ONCE":
+        # Offsets of a fetched batch are committed before the first of its messages
+        # is handed over, so a crash can lose messages but never repeat them.
+        config["enable_auto_commit"] = False
+        commit_before = True
+    else:
+        # Auto-commit runs inside poll(), i.e. only after the user asked for the
+        # message following the whole previous batch: offsets are committed after
+        # delivery. The reader rewinds undelivered records on close.
+        config.setdefault("enable_auto_commit", True)
+        if consistency == "EXACTLY_ONCE":
+            config.setdefault("isolation_level", "read_committed")
+
+    timeout = params.get("receive_timeout_ms", float("inf"))
+    if timeout is None:
+        timeout = float("inf")
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"receive_timeout_ms must be a number, not {timeout!r}") from None
+    if timeout < 0:
+        raise InvalidArgumentError(f"receive_timeout_ms must be >= 0, not {timeout!r}")
+    return ReaderConfig(
+        topics=topics,
+        pattern=pattern,
+        consumer=config,
+        consistency=consistency,
+        group_id=group_id,
+        receive_timeout_ms=timeout,
+        commit_before_delivery=commit_before,
+    )

@@ -1,0 +1,440 @@
+"""Kafka readers: an iterator, and a callback reader driven by one thread.
+
+Both poll with ``KafkaConsumer.poll`` and hand records over in partition order.
+Offsets (AT_LEAST_ONCE, EXACTLY_ONCE) are auto-committed inside ``poll``, which
+runs only after every record of the previous batch was handed over; records
+fetched but not handed over when the reader closes are rewound (``seek``) so
+the commit made at close never skips them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from sinetstream.error import (
+    AuthenticationError,
+    AuthorizationError,
+    InvalidArgumentError,
+    NotOpenError,
+    SinetError,
+)
+from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
+
+from ._errors import open_client, to_sinet_error
+from ._params import ReaderConfig, reader_config
+
+__all__ = ["KafkaAsyncReader", "KafkaReader"]
+
+log = logging.getLogger("sinetstream_kafka")
+
+Record = Any  # kafka.consumer.fetcher.ConsumerRecord
+OnMessage = Callable[[bytes, "str | None", Any], None]
+OnFailure = Callable[[BaseException, "TracebackType | None"], None]
+
+# Poll slice of the callback reader: how fast close() and seeks are noticed.
+_ASYNC_POLL_MS = 100
+
+
+class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Signals the first completed group join (even one that assigns nothing)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.event.set()
+
+
+class _ReaderBase:
+    """Open/close, the fetch queue and the optional hooks shared by both readers."""
+
+    def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
+        self._cfg: ReaderConfig = reader_config(confver, params)
+        self._consumer: KafkaConsumer | None = None
+        # Fetched, not yet handed over: lists of one partition's records, in order.
+        self._queue: deque[list[Record]] = deque()
+        # The list being handed over and how many of its records were handed over.
+        self._current: list[Record] = []
+        self._handed = 0
+        self._lock = threading.Lock()
+
+    # -- open / close ------------------------------------------------------------
+    def _open_consumer(self) -> KafkaConsumer:
+        cfg = self._cfg
+        config = dict(cfg.consumer)
+        consumer: KafkaConsumer = open_client(KafkaConsumer, config)
+        deadline_ms = float(config.get("bootstrap_timeout_ms", 10_000))
+        try:
+            if cfg.group_id is None:
+                consumer.assign(self._all_partitions(consumer, deadline_ms))
+            else:
+                listener = _Assigned()
+                if cfg.pattern is not None:
+                    consumer.subscribe(pattern=cfg.pattern, listener=listener)
+                else:
+                    consumer.subscribe(topics=cfg.topics, listener=listener)
+                # Joining takes about session_timeout_ms / 2 on some brokers: wait for
+                # it here, so that messages published after open() are received.
+                join_ms = deadline_ms + float(config.get("session_timeout_ms", 45_000))
+                self._await_join(consumer, listener.event, join_ms)
+            # Resolve start offsets now rather than at the first poll, for the same reason.
+            for tp in consumer.assignment():
+                consumer.position(tp, timeout_ms=deadline_ms)
+        except Exception as exc:
+            consumer.close(autocommit=False, timeout_ms=0)
+            raise to_sinet_error(exc, f"subscribing to {cfg.topics}") from exc
+        return consumer
+
+    def _all_partitions(self, consumer: KafkaConsumer, timeout_ms: float) -> list[TopicPartition]:
+        """Every partition of the topics, for a reader without a consumer group."""
+        out = []
+        deadline = time.monotonic() + timeout_ms / 1000
+        for topic in self._cfg.topics:
+            parts = consumer.partitions_for_topic(topic)
+            while not parts and time.monotonic() < deadline:
+                time.sleep(0.05)
+                parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                raise InvalidArgumentError(
+                    f"kafka reader: topic {topic!r} does not exist; a reader without a group "
+                    "(group_id: null) reads existing topics only: create it or use a group"
+                )
+            out.extend(TopicPartition(topic, p) for p in sorted(parts))
+        return out
+
+    def _await_join(self, consumer: KafkaConsumer, joined: threading.Event, timeout_ms: float) -> None:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not joined.is_set() and time.monotonic() < deadline:
+            self._enqueue(consumer.poll(timeout_ms=100))
+        if not joined.is_set():
+            log.warning(
+                "kafka reader: group %r not joined within %.0f ms; still trying",
+                self._cfg.group_id,
+                timeout_ms,
+            )
+
+    def _enqueue(self, records: Mapping[TopicPartition, list[Record]]) -> None:
+        if records:
+            self._queue.extend(records.values())
+
+    def _rewind(self, consumer: KafkaConsumer) -> None:
+        """Seek back to the first record not handed over, in every partition."""
+        current, handed = self._current, self._handed
+        if handed < len(current):
+            rec = current[handed]
+            consumer.seek(TopicPartition(rec.topic, rec.partition), rec.offset)
+        for records in self._queue:
+            rec = records[0]
+            consumer.seek(TopicPartition(rec.topic, rec.partition), rec.offset)
+        self._queue.clear()
+        self._current, self._handed = [], 0
+
+    def _close_consumer(self, consumer: KafkaConsumer) -> None:
+        try:
+            if consumer.assignment():
+                self._rewind(consumer)
+        except Exception as exc:
+            log.warning("kafka reader: could not rewind undelivered records: %s", exc)
+        consumer.close(autocommit=bool(self._cfg.consumer.get("enable_auto_commit")))
+
+    def _commit_before_delivery(self, consumer: KafkaConsumer) -> None:
+        # AT_MOST_ONCE: a crash after this point loses the batch instead of repeating it.
+        try:
+            consumer.commit()
+        except Exception as exc:
+            log.warning("kafka reader: offset commit before delivery failed: %s", exc)
+
+    # -- optional hooks ------------------------------------------------------------
+    def metrics(self) -> Any:
+        """kafka-python's raw consumer metrics (``{MetricName: KafkaMetric}``)."""
+        consumer = self._consumer
+        return consumer.metrics(raw=True) if consumer is not None else None
+
+    def reset_metrics(self) -> None:
+        """kafka-python metrics cannot be reset; kept for the SPI."""
+
+    def info(self, ipath: list[str], kwargs: Mapping[str, Any]) -> Any:
+        """Topics, pattern, group id, client id, bootstrap servers and assignment."""
+        cfg = self._cfg
+        consumer = self._consumer
+        assignment: list[tuple[str, int]] = []
+        if consumer is not None:
+            assignment = sorted((tp.topic, tp.partition) for tp in consumer.assignment())
+        data: Any = {
+            "topics": list(cfg.topics),
+            "pattern": cfg.pattern,
+            "group_id": cfg.group_id,
+            "client_id": consumer.config["client_id"] if consumer else cfg.consumer.get("client_id"),
+            "bootstrap_servers": cfg.consumer["bootstrap_servers"],
+            "consistency": cfg.consistency,
+            "assignment": assignment,
+            "open": consumer is not None,
+        }
+        for name in ipath:
+            if not isinstance(data, Mapping) or name not in data:
+                return None
+            data = data[name]
+        return data
+
+    def _seek(self, consumer: KafkaConsumer, to_end: bool) -> None:
+        if not consumer.assignment():
+            raise SinetError(
+                "kafka reader: no partition is assigned to this reader (more readers in the "
+                "group than partitions?); nothing to seek"
+            )
+        self._queue.clear()
+        self._current, self._handed = [], 0
+        if to_end:
+            consumer.seek_to_end()
+        else:
+            consumer.seek_to_beginning()
+        for tp in consumer.assignment():
+            consumer.position(tp)
+
+
+class KafkaReader(_ReaderBase, PluginMessageReader):
+    """``type: kafka`` reader: iterate to get ``(bytes, topic, ConsumerRecord)`` tuples."""
+
+    def open(self) -> None:
+        """Connect and subscribe; returns once the reader has its partitions."""
+        with self._lock:
+            if self._consumer is None:
+                self._consumer = self._open_consumer()
+
+    def close(self) -> None:
+        """Commit what was handed over (AT_LEAST_ONCE) and disconnect (idempotent)."""
+        with self._lock:
+            consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            self._close_consumer(consumer)
+
+    def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
+        consumer = self._consumer
+        if consumer is None:
+            raise NotOpenError("kafka reader is not open: call open() (or use 'with') first")
+        return self._iterate(consumer)
+
+    def seek_to_beginning(self) -> None:
+        """Read every assigned partition again from its oldest record."""
+        self._seek(self._require_open(), to_end=False)
+
+    def seek_to_end(self) -> None:
+        """Skip to the newest records of every assigned partition."""
+        self._seek(self._require_open(), to_end=True)
+
+    def _require_open(self) -> KafkaConsumer:
+        consumer = self._consumer
+        if consumer is None:
+            raise NotOpenError("kafka reader is not open: call open() (or use 'with') first")
+        return consumer
+
+    def _iterate(self, consumer: KafkaConsumer) -> Iterator[tuple[bytes, str | None, Any]]:
+        timeout_ms = self._cfg.receive_timeout_ms
+        forever = timeout_ms == float("inf")
+        commit_before = self._cfg.commit_before_delivery
+        queue = self._queue
+        poll = consumer.poll
+        while True:
+            while queue:
+                records = queue.popleft()
+                self._current = records
+                self._handed = 0
+                for rec in records:
+                    self._handed += 1
+                    value = rec.value
+                    yield (value if value is not None else b""), rec.topic, rec
+            if self._consumer is not consumer:
+                return  # closed meanwhile
+            deadline = time.monotonic() + timeout_ms / 1000 if not forever else 0.0
+            while True:
+                if forever:
+                    wait = 1000.0
+                else:
+                    wait = (deadline - time.monotonic()) * 1000
+                    if wait <= 0:
+                        return
+                try:
+                    fetched = poll(timeout_ms=wait)
+                except Exception as exc:
+                    if self._consumer is not consumer:
+                        return
+                    raise to_sinet_error(exc, f"reading {self._cfg.topics}") from exc
+                if fetched:
+                    queue.extend(fetched.values())
+                    if commit_before:
+                        self._commit_before_delivery(consumer)
+                    break
+                if self._consumer is not consumer:
+                    return
+
+
+class KafkaAsyncReader(_ReaderBase, PluginAsyncMessageReader):
+    """``type: kafka`` callback reader: one thread polls and calls ``on_message`` in order.
+
+    Every failure (poll errors, exceptions raised by ``on_message``) goes to
+    ``on_failure(exc, tb)``; authentication and authorization failures also stop
+    the reader, other failures are retried.
+    """
+
+    def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
+        super().__init__(confver, params)
+        self._on_message: OnMessage | None = None
+        self._on_failure: OnFailure | None = None
+        self._ready = threading.Event()  # set once on_message is set
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._requests: deque[tuple[bool, threading.Event, list[BaseException]]] = deque()
+
+    @property
+    def on_message(self) -> OnMessage | None:
+        """Called as ``on_message(payload, topic, ConsumerRecord)`` on the reader thread."""
+        return self._on_message
+
+    @on_message.setter
+    def on_message(self, callback: OnMessage | None) -> None:
+        self._on_message = callback
+        if callback is not None:
+            self._ready.set()
+        else:
+            self._ready.clear()
+
+    @property
+    def on_failure(self) -> OnFailure | None:
+        """Called as ``on_failure(exception, traceback)`` on the reader thread."""
+        return self._on_failure
+
+    @on_failure.setter
+    def on_failure(self, callback: OnFailure | None) -> None:
+        self._on_failure = callback
+
+    def open(self) -> None:
+        """Connect, subscribe, and start delivering once ``on_message`` is set."""
+        with self._lock:
+            if self._consumer is not None:
+                return
+            consumer = self._open_consumer()
+            self._consumer = consumer
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, args=(consumer,), name="sinetstream-kafka-reader", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop delivering, commit what was delivered, disconnect (idempotent)."""
+        with self._lock:
+            consumer, thread = self._consumer, self._thread
+            self._consumer, self._thread = None, None
+            self._stop.set()
+            self._ready.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        if consumer is not None:
+            self._close_consumer(consumer)
+
+    def seek_to_beginning(self) -> None:
+        """Deliver every assigned partition again from its oldest record."""
+        self._request_seek(to_end=False)
+
+    def seek_to_end(self) -> None:
+        """Skip to the newest records of every assigned partition."""
+        self._request_seek(to_end=True)
+
+    def _request_seek(self, to_end: bool) -> None:
+        # KafkaConsumer is not thread-safe: the reader thread performs the seek.
+        if self._consumer is None:
+            raise NotOpenError("kafka reader is not open: call open() (or use 'with') first")
+        if threading.current_thread() is self._thread:
+            self._seek(self._consumer, to_end)
+            return
+        done, errors = threading.Event(), []
+        self._requests.append((to_end, done, errors))
+        self._ready.set()
+        while not done.wait(0.05):
+            if self._thread is None or not self._thread.is_alive():
+                raise NotOpenError("kafka reader stopped before the seek was done")
+        if self._on_message is None:
+            self._ready.clear()
+        if errors:
+            raise errors[0]
+
+    def _serve_requests(self, consumer: KafkaConsumer) -> bool:
+        """Run pending seeks; True when one ran (the current batch is then obsolete)."""
+        ran = False
+        while self._requests:
+            to_end, done, errors = self._requests.popleft()
+            try:
+                self._seek(consumer, to_end)
+            except BaseException as exc:
+                errors.append(exc)
+            done.set()
+            ran = True
+        return ran
+
+    def _fail(self, exc: BaseException) -> None:
+        callback = self._on_failure
+        if callback is None:
+            log.error("kafka reader: %s (set on_failure to handle it)", exc)
+            return
+        try:
+            callback(exc, exc.__traceback__)
+        except Exception:
+            log.exception("kafka reader: on_failure raised")
+
+    def _run(self, consumer: KafkaConsumer) -> None:
+        stop, ready, queue = self._stop, self._ready, self._queue
+        commit_before = self._cfg.commit_before_delivery
+        doing = f"reading {self._cfg.topics}"
+        backoff = float(self._cfg.consumer.get("retry_backoff_ms", 100)) / 1000
+        while not stop.is_set():
+            if self._on_message is None and not self._requests:
+                ready.wait()
+                continue
+            self._serve_requests(consumer)
+            on_message = self._on_message
+            if on_message is None:
+                continue
+            # Hand over what is queued, strictly in partition order, from this thread.
+            while queue and not stop.is_set():
+                records = queue.popleft()
+                self._current, self._handed = records, 0
+                for rec in records:
+                    if stop.is_set() or self._requests:
+                        break
+                    self._handed += 1
+                    value = rec.value
+                    try:
+                        on_message(value if value is not None else b"", rec.topic, rec)
+                    except Exception as exc:
+                        self._fail(exc)
+                if self._requests:
+                    break
+            if stop.is_set() or self._requests:
+                continue
+            try:
+                fetched = consumer.poll(timeout_ms=_ASYNC_POLL_MS)
+            except Exception as exc:
+                if stop.is_set():
+                    break
+                err = to_sinet_error(exc, doing)
+                self._fail(err)
+                if isinstance(err, (AuthenticationError, AuthorizationError)):
+                    log.error("kafka reader stopped: %s", err)
+                    break
+                stop.wait(backoff)
+                continue
+            if fetched:
+                queue.extend(fetched.values())
+                if commit_before:
+                    self._commit_before_delivery(consumer)

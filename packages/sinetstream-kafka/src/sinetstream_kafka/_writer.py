@@ -1,0 +1,207 @@
+"""Kafka writers: the sync one waits for the broker, the async one returns a Promise."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import kafka.errors as kerr
+from kafka import KafkaProducer
+from sinetstream.error import InvalidArgumentError, NotOpenError, SinetError
+from sinetstream.spi import ConfigVersion, PluginAsyncMessageWriter, PluginMessageWriter
+
+from ._errors import open_client, to_sinet_error
+from ._params import WriterConfig, writer_config
+from ._promise import KafkaPromise
+
+__all__ = ["KafkaAsyncWriter", "KafkaWriter"]
+
+Headers = Mapping[str, bytes | str] | Iterable[tuple[str, bytes | str]]
+
+
+def _key(key: bytes | str | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode("utf-8")
+    if isinstance(key, (bytearray, memoryview)):
+        return bytes(key)
+    raise InvalidArgumentError(f"kafka: key must be bytes or str, not {type(key).__name__}")
+
+
+def _headers(headers: Headers | None) -> list[tuple[str, bytes]] | None:
+    if headers is None:
+        return None
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for name, value in items:
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"kafka: header names must be str, not {name!r}")
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        elif not isinstance(value, bytes):
+            raise InvalidArgumentError(
+                f"kafka: header {name!r} must be bytes or str, not {type(value).__name__}"
+            )
+        out.append((name, value))
+    return out
+
+
+class _WriterBase:
+    """Shared open/close/metrics of both writers."""
+
+    def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
+        self._cfg: WriterConfig = writer_config(confver, params)
+        self._topic = self._cfg.topic
+        self._producer: KafkaProducer | None = None
+        # Bound at open(): the hot path calls it without attribute lookups.
+        self._send: Callable[..., Any] | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Connect; raises ConnectionError within ``bootstrap_timeout_ms``."""
+        with self._lock:
+            if self._producer is not None:
+                return
+            producer = open_client(KafkaProducer, dict(self._cfg.producer))
+            if self._cfg.transactional:
+                try:
+                    producer.init_transactions()
+                except Exception as exc:
+                    producer.close(timeout=0)
+                    raise to_sinet_error(exc, "starting the transactional producer") from exc
+            self._producer = producer
+            self._send = producer.send
+
+    def close(self) -> None:
+        """Flush pending messages and disconnect (idempotent)."""
+        with self._lock:
+            producer, self._producer, self._send = self._producer, None, None
+        if producer is not None:
+            try:
+                producer.flush()
+            finally:
+                producer.close()
+
+    def metrics(self) -> Any:
+        """kafka-python's raw producer metrics (``{MetricName: KafkaMetric}``)."""
+        producer = self._producer
+        return producer.metrics(raw=True) if producer is not None else None
+
+    def reset_metrics(self) -> None:
+        """kafka-python metrics cannot be reset; kept for the SPI."""
+
+    def info(self, ipath: list[str], kwargs: Mapping[str, Any]) -> Any:
+        """Topic, bootstrap servers, client id, acks and idempotence in use."""
+        config = self._cfg.producer
+        producer = self._producer
+        data: dict[str, Any] = {
+            "topic": self._topic,
+            "bootstrap_servers": config["bootstrap_servers"],
+            "client_id": producer.config["client_id"] if producer else config.get("client_id"),
+            "consistency": self._cfg.consistency,
+            "acks": producer.config["acks"] if producer else config.get("acks"),
+            "enable_idempotence": (
+                producer.config["enable_idempotence"] if producer else config.get("enable_idempotence")
+            ),
+            "transactional": self._cfg.transactional,
+            "open": producer is not None,
+        }
+        for name in ipath:
+            if not isinstance(data, Mapping) or name not in data:
+                return None
+            data = data[name]
+        return data
+
+    def _not_open(self) -> NotOpenError:
+        return NotOpenError("kafka writer is not open: call open() (or use 'with') first")
+
+
+class KafkaWriter(_WriterBase, PluginMessageWriter):
+    """``type: kafka`` synchronous writer: ``publish`` returns the RecordMetadata."""
+
+    def publish(
+        self,
+        message: bytes,
+        *,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> Any:
+        """Send one message and wait for the broker's acknowledgement."""
+        send = self._send
+        if send is None:
+            raise self._not_open()
+        if type(message) is not bytes:
+            message = bytes(message)  # kafka-python accepts exact bytes only
+        if key is not None or headers is not None:
+            key, hdrs = _key(key), _headers(headers)
+        else:
+            hdrs = None
+        producer = self._producer
+        try:
+            if self._cfg.transactional and producer is not None:
+                producer.begin_transaction()
+                metadata = send(self._topic, message, key, hdrs, partition).get()
+                producer.commit_transaction()
+                return metadata
+            return send(self._topic, message, key, hdrs, partition).get()
+        except SinetError:
+            raise
+        except (kerr.KafkaError, ValueError, TypeError, OSError) as exc:
+            if self._cfg.transactional and producer is not None:
+                try:
+                    producer.abort_transaction()
+                except Exception:  # noqa: S110 - the original error is what matters
+                    pass
+            raise to_sinet_error(exc, f"publishing to {self._topic!r}") from exc
+
+
+class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
+    """``type: kafka`` asynchronous writer: ``publish`` returns a Promise at once.
+
+    The Promise resolves with the RecordMetadata, or rejects with a SinetError.
+    """
+
+    def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
+        super().__init__(confver, params)
+        if self._cfg.transactional:
+            raise InvalidArgumentError(
+                "kafka: transactional_id is supported by the synchronous writer only; "
+                "the async writer uses the idempotent producer for EXACTLY_ONCE"
+            )
+        self._doing = f"publishing to {self._topic!r}"
+
+    def _reject(self, promise: KafkaPromise, exc: BaseException) -> None:
+        promise.do_reject(to_sinet_error(exc, self._doing))
+
+    def publish(
+        self,
+        message: bytes,
+        *,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> KafkaPromise:
+        """Start sending one message; the Promise settles when the broker answers."""
+        send = self._send
+        if send is None:
+            raise self._not_open()
+        if type(message) is not bytes:
+            message = bytes(message)
+        if key is not None or headers is not None:
+            key, hdrs = _key(key), _headers(headers)
+        else:
+            hdrs = None
+        promise = KafkaPromise()
+        try:
+            future = send(self._topic, message, key, hdrs, partition)
+        except SinetError:
+            raise
+        except Exception as exc:
+            self._reject(promise, exc)
+            return promise
+        future.add_callback(promise.do_resolve)
+        future.add_errback(self._reject, promise)
+        return promise
