@@ -49,7 +49,8 @@ def varint(n: int) -> bytes:
 
 
 def avro(ts: int, payload: bytes) -> bytes:
-    return bytes.fromhex("c3011f9c0c91eb33664f") + varint(ts << 1) + varint(len(payload) << 1) + payload
+    prefix = bytes.fromhex("c3011f9c0c91eb33664f")
+    return prefix + varint(ts << 1) + varint(len(payload) << 1) + payload
 
 
 def encrypt(crypto: dict[str, Any], salt: bytes, data: bytes) -> bytes:
@@ -60,7 +61,10 @@ def encrypt(crypto: dict[str, Any], salt: bytes, data: bytes) -> bytes:
     else:
         prf = PRFS[kd["prf"]]
         key = PBKDF2(
-            crypto["password"]["value"].encode("latin-1"), salt, key_len, kd["iteration"],
+            crypto["password"]["value"].encode("latin-1"),
+            salt,
+            key_len,
+            kd["iteration"],
             hmac_hash_module=prf,
         )
     if crypto.get("padding") == "pkcs7":
