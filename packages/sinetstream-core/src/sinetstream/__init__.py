@@ -1,0 +1,91 @@
+"""sinetstream: one API for messaging over Kafka, MQTT or an in-process queue.
+
+    from sinetstream import MessageReader, MessageWriter
+
+    with MessageWriter("my-service", "sensors") as writer:
+        writer.publish(b"21.5")
+
+    with MessageReader("my-service", "sensors", receive_timeout_ms=5000) as reader:
+        for message in reader:
+            print(message.topic, message.timestamp, message.value)
+
+Services are described in ``.sinetstream_config.yml``; backends (``type:``)
+are installed as separate distributions: ``sinetstream-queue``,
+``sinetstream-kafka``, ``sinetstream-mqtt``, or any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._api import AsyncMessageReader, AsyncMessageWriter, MessageReader, MessageWriter
+from ._config import AT_LEAST_ONCE, AT_MOST_ONCE, EXACTLY_ONCE, Consistency
+from ._message import Message
+from ._metrics import Metrics
+from ._version import __version__
+from .error import (
+    AlreadyConnectedError,
+    AuthenticationError,
+    AuthorizationError,
+    ConnectionError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    InvalidMessageError,
+    NoConfigError,
+    NoServiceError,
+    NotOpenError,
+    SinetError,
+    UnsupportedServiceTypeError,
+)
+
+if TYPE_CHECKING:
+    from ._codec import SINETStreamMessageDecoder, SINETStreamMessageEncoder
+
+__all__ = [
+    "AT_LEAST_ONCE",
+    "AT_MOST_ONCE",
+    "BYTE_ARRAY",
+    "DEFAULT_CLIENT_ID",
+    "EXACTLY_ONCE",
+    "TEXT",
+    "AlreadyConnectedError",
+    "AsyncMessageReader",
+    "AsyncMessageWriter",
+    "AuthenticationError",
+    "AuthorizationError",
+    "ConnectionError",
+    "Consistency",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidMessageError",
+    "Message",
+    "MessageReader",
+    "MessageWriter",
+    "Metrics",
+    "NoConfigError",
+    "NoServiceError",
+    "NotOpenError",
+    "SINETStreamMessageDecoder",
+    "SINETStreamMessageEncoder",
+    "SinetError",
+    "UnsupportedServiceTypeError",
+    "__version__",
+]
+
+#: ``client_id`` value that asks for a generated id (``sinetstream-<uuid4>``).
+DEFAULT_CLIENT_ID = None
+#: Value type name: payloads are ``str`` (UTF-8 on the wire).
+TEXT = "text"
+#: Value type name: payloads are ``bytes`` (the default).
+BYTE_ARRAY = "byte_array"
+
+_LAZY = {"SINETStreamMessageEncoder", "SINETStreamMessageDecoder"}
+
+
+def __getattr__(name: str) -> Any:
+    # The codec pulls in cryptography and zstandard: load it on first use only.
+    if name in _LAZY:
+        from . import _codec
+
+        return getattr(_codec, name)
+    raise AttributeError(f"module 'sinetstream' has no attribute {name!r}")

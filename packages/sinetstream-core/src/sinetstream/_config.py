@@ -1,0 +1,466 @@
+"""Configuration: find the YAML file, pick the service, merge, validate.
+
+Lookup (first match wins): ``config_file=`` if given; else
+``./.sinetstream_config.yml``; else ``~/.config/sinetstream/config.yml``.
+``no_config=True`` skips files. Parameters are deep-merged as
+library defaults ← the service's parameters ← constructor keyword arguments.
+
+Every error names the file, the service and the key at fault.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .error import (
+    InvalidArgumentError,
+    InvalidConfigError,
+    NoConfigError,
+    NoServiceError,
+    SinetError,
+)
+from .spi import ConfigVersion
+
+__all__ = [
+    "AT_LEAST_ONCE",
+    "AT_MOST_ONCE",
+    "CONFIG_FILE_NAME",
+    "Consistency",
+    "DEFAULT_PARAMS",
+    "EXACTLY_ONCE",
+    "LATEST_CONFIG_VERSION",
+    "ResolvedConfig",
+    "check_config_file",
+    "default_config_paths",
+    "load_service",
+    "resolve",
+]
+
+CONFIG_FILE_NAME = ".sinetstream_config.yml"
+LATEST_CONFIG_VERSION = 3
+
+
+class Consistency(enum.IntEnum):
+    """Delivery guarantee asked of the broker."""
+
+    AT_MOST_ONCE = 1
+    AT_LEAST_ONCE = 2
+    EXACTLY_ONCE = 3
+
+
+AT_MOST_ONCE = Consistency.AT_MOST_ONCE
+AT_LEAST_ONCE = Consistency.AT_LEAST_ONCE
+EXACTLY_ONCE = Consistency.EXACTLY_ONCE
+
+#: Library defaults, the bottom layer of every merge (SINETStream 1.10's values).
+DEFAULT_PARAMS: Mapping[str, Any] = {
+    "consistency": Consistency.AT_MOST_ONCE,
+    "value_type": "byte_array",
+    "data_encryption": False,
+    "data_compression": False,
+    "compression": {"algorithm": "gzip"},
+    "crypto": {
+        "key_length": 128,
+        "key_derivation": {
+            "algorithm": "pbkdf2",
+            "salt_bytes": 8,
+            "iteration": 10000,
+            "prf": "HMAC-SHA256",
+        },
+    },
+    "message_format": 3,
+    "user_data_only": False,
+}
+
+
+def default_config_paths() -> list[Path]:
+    """The files searched when neither ``config_file`` nor ``no_config`` is given."""
+    return [Path.cwd() / CONFIG_FILE_NAME, Path.home() / ".config" / "sinetstream" / "config.yml"]
+
+
+# --- YAML ------------------------------------------------------------------------------------
+
+
+class _Encrypted:
+    """A ``!sinetstream/encrypted`` scalar, decrypted after the whole file is read."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def __repr__(self) -> str:
+        return "<encrypted secret>"
+
+
+def _yaml_loader() -> Any:
+    import base64
+
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc,valid-type]
+        pass
+
+    def encrypted(loader: Any, node: Any) -> _Encrypted:
+        text = "".join(str(loader.construct_scalar(node)).split())
+        return _Encrypted(base64.b64decode(text))
+
+    Loader.add_constructor("!sinetstream/encrypted", encrypted)
+    return Loader
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise NoConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidConfigError(f"{path}: malformed YAML{at}: {problem}") from exc
+
+
+def _decrypt_secrets(node: Any, path: Path) -> Any:
+    if isinstance(node, _Encrypted):
+        from ._secrets import decrypt_secret
+
+        return decrypt_secret(node.blob, source=str(path))
+    if isinstance(node, dict):
+        return {k: _decrypt_secrets(v, path) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_decrypt_secrets(v, path) for v in node]
+    return node
+
+
+# --- file shape --------------------------------------------------------------------------------
+
+
+@dataclass
+class ConfigFile:
+    """A parsed config file: its version and its services."""
+
+    path: Path
+    version: int
+    services: dict[str, Any]
+
+
+def parse_config_document(doc: Any, path: Path) -> ConfigFile:
+    """Check the shape of a loaded YAML document and split header from services."""
+    if not isinstance(doc, dict):
+        raise InvalidConfigError(
+            f"{path}: the top level must be a mapping of services, not {type(doc).__name__}"
+        )
+    if "header" in doc:
+        header = doc["header"]
+        if header is None:
+            header = {}
+        if not isinstance(header, dict):
+            raise InvalidConfigError(f"{path}: key 'header' must be a mapping")
+        version = header.get("version", LATEST_CONFIG_VERSION)
+        if version not in (2, 3) or isinstance(version, bool):
+            raise InvalidConfigError(
+                f"{path}: key 'header.version' is {version!r}; it must be 2 or 3"
+            )
+        if "config" not in doc:
+            raise InvalidConfigError(f"{path}: a file with a 'header' needs a 'config' mapping")
+        services = doc["config"]
+        where = "config"
+    else:
+        version = 1
+        services = doc
+        where = "the top level"
+    if not isinstance(services, dict):
+        raise InvalidConfigError(f"{path}: {where} must be a mapping of service names")
+    if not services:
+        raise InvalidConfigError(f"{path}: no service is defined in {where}")
+    for name, params in services.items():
+        if not isinstance(params, dict):
+            raise InvalidConfigError(
+                f"{path}: service {name!r} must be a mapping of parameters, "
+                f"not {type(params).__name__}"
+            )
+    return ConfigFile(path, int(version), services)
+
+
+def _find_config_file(config_file: str | os.PathLike[str] | None) -> ConfigFile:
+    if config_file is not None:
+        path = Path(config_file).expanduser()
+        if not path.is_file():
+            raise NoConfigError(f"{path}: config file not found (given as config_file)")
+        doc = _read_yaml(path)
+        if doc is None:
+            raise InvalidConfigError(f"{path}: the config file is empty")
+        return parse_config_document(doc, path)
+    searched = default_config_paths()
+    for path in searched:
+        if not path.is_file():
+            continue
+        doc = _read_yaml(path)
+        if doc is None:
+            import logging
+
+            logging.getLogger("sinetstream").warning("%s: empty config file skipped", path)
+            continue
+        return parse_config_document(doc, path)
+    raise NoConfigError(
+        "no config file found (searched "
+        + ", ".join(str(p) for p in searched)
+        + "); pass config_file=..., create one of these, or use no_config=True"
+    )
+
+
+# --- merge and resolve -------------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``top`` into ``base`` in place: mappings key by key, other values replaced."""
+    for key, value in top.items():
+        old = base.get(key)
+        if isinstance(old, dict) and isinstance(value, Mapping):
+            deep_merge(old, value)
+        else:
+            base[key] = value
+    return base
+
+
+def _copy_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    # Callables and user objects (value_serializer, value_type objects) are kept by
+    # reference; containers are copied so the caller's dicts are never mutated.
+    def copy_node(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {k: copy_node(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [copy_node(v) for v in node]
+        return node
+
+    return dict(copy_node(params))
+
+
+def parse_consistency(value: Any, where: str) -> Consistency:
+    """Accept a Consistency member or its exact name; anything else is an error."""
+    if isinstance(value, Consistency):
+        return value
+    if isinstance(value, str) and value in Consistency.__members__:
+        return Consistency[value]
+    raise InvalidArgumentError(
+        f"{where}consistency: {value!r} is not one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE"
+    )
+
+
+@dataclass
+class ResolvedConfig:
+    """Everything a reader or writer needs from the configuration."""
+
+    service: str | None
+    version: ConfigVersion
+    params: dict[str, Any]
+    source: Path | None
+    temp_files: list[str] = field(default_factory=list)
+
+    def where(self) -> str:
+        """A prefix for error messages: ``file: service 'x': ``."""
+        parts = []
+        if self.source is not None:
+            parts.append(str(self.source))
+        if self.service is not None:
+            parts.append(f"service {self.service!r}")
+        return ": ".join(parts) + (": " if parts else "")
+
+
+def load_service(
+    service: str | None,
+    config: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    no_config: bool = False,
+) -> tuple[str | None, ConfigVersion, dict[str, Any], Path | None]:
+    """Find the service's parameters: (service name, version, params, file)."""
+    if config is not None:
+        raise NoConfigError(
+            f"config={config!r}: the configuration server is not supported by this library; "
+            "download the config to a file and pass config_file=..."
+        )
+    if no_config:
+        return service, ConfigVersion(LATEST_CONFIG_VERSION), {}, None
+    cfg = _find_config_file(config_file)
+    if service is None:
+        if len(cfg.services) > 1:
+            raise NoConfigError(
+                f"{cfg.path}: several services are defined ("
+                + ", ".join(map(str, cfg.services))
+                + "); pass service=... to choose one"
+            )
+        service = next(iter(cfg.services))
+    if service not in cfg.services:
+        raise NoServiceError(
+            f"{cfg.path}: service {service!r} is not defined; defined services: "
+            + ", ".join(map(str, cfg.services))
+        )
+    params = _decrypt_secrets(copy.deepcopy(cfg.services[service]), cfg.path)
+    return service, ConfigVersion(cfg.version), params, cfg.path
+
+
+def resolve(
+    service: str | None,
+    config: str | None,
+    config_file: str | os.PathLike[str] | None,
+    kwargs: Mapping[str, Any],
+) -> ResolvedConfig:
+    """Load, merge and normalise the parameters of one reader or writer.
+
+    Inline ``*_data`` values are *not* written out here (see :func:`write_inline_files`).
+    """
+    kwargs = dict(kwargs)
+    no_config = bool(kwargs.pop("no_config", False))
+    name, version, file_params, source = load_service(service, config, config_file, no_config)
+    params = _copy_params(DEFAULT_PARAMS)
+    deep_merge(params, _copy_params(file_params))
+    deep_merge(params, _copy_params(kwargs))
+    resolved = ResolvedConfig(name, version, params, source)
+    prefix = resolved.where()
+    params["consistency"] = parse_consistency(params.get("consistency"), prefix)
+    if not params.get("client_id"):
+        params["client_id"] = f"sinetstream-{uuid.uuid4()}"
+    crypto = params.get("crypto")
+    if isinstance(crypto, dict) and isinstance(crypto.get("password"), str):
+        crypto["password"] = {"value": crypto["password"]}
+    if "type" not in params or params["type"] in (None, ""):
+        raise InvalidConfigError(f"{prefix}key 'type' is missing: name the backend (queue, kafka, mqtt, ...)")
+    if not isinstance(params["type"], str):
+        raise InvalidConfigError(f"{prefix}key 'type' must be a string, not {params['type']!r}")
+    if params.get("message_format") not in (2, 3):
+        raise InvalidArgumentError(
+            f"{prefix}message_format: {params.get('message_format')!r} must be 2 or 3"
+        )
+    if name is not None:
+        params["service"] = name
+    return resolved
+
+
+# Keys ending in ``_data`` that are real parameters of a client library, not inline files.
+_NOT_INLINE = frozenset({"auth_data"})
+
+
+def _inline_items(node: Any) -> Iterator[tuple[dict[str, Any], str]]:
+    if isinstance(node, dict):
+        for key in list(node):
+            value = node[key]
+            if (
+                isinstance(key, str)
+                and key.endswith("_data")
+                and key not in _NOT_INLINE
+                and len(key) > len("_data")
+                and not isinstance(value, Mapping)
+            ):
+                yield node, key
+            else:
+                yield from _inline_items(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _inline_items(item)
+
+
+def write_inline_files(resolved: ResolvedConfig) -> None:
+    """Write every ``<name>_data`` value to a private temp file; set ``<name>`` to its path.
+
+    The files (mode 0600) are listed in ``resolved.temp_files``; the caller
+    removes them with :func:`remove_temp_files` when the object closes.
+    """
+    for node, key in list(_inline_items(resolved.params)):
+        value = node.pop(key)
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidArgumentError(
+                f"{resolved.where()}{key}: inline data must be a string or bytes, "
+                f"not {type(value).__name__}"
+            )
+        fd, path = tempfile.mkstemp(prefix="sinetstream-", suffix=".tmp")
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        resolved.temp_files.append(path)
+        node[key[: -len("_data")]] = path
+
+
+def remove_temp_files(paths: list[str]) -> None:
+    """Remove the temp files written by :func:`write_inline_files`."""
+    while paths:
+        path = paths.pop()
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def check_config_file(path: str | os.PathLike[str]) -> list[str]:
+    """Validate a config file without connecting; return one line per problem.
+
+    Each line names the file, the service and the key. An empty list means
+    the file is fine as far as can be told without a broker.
+    """
+    from ._registry import registry
+
+    p = Path(path).expanduser()
+    try:
+        doc = _read_yaml(p)
+        if doc is None:
+            return [f"{p}: the config file is empty"]
+        cfg = parse_config_document(doc, p)
+    except SinetError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    for name, service_params in cfg.services.items():
+        prefix = f"{p}: service {name!r}: "
+        params = _copy_params(DEFAULT_PARAMS)
+        deep_merge(params, _copy_params(service_params))
+        try:
+            parse_consistency(params.get("consistency"), prefix)
+        except SinetError as exc:
+            problems.append(str(exc))
+        backend = params.get("type")
+        if not backend:
+            problems.append(f"{prefix}key 'type' is missing")
+        elif not isinstance(backend, str) or backend not in registry("reader").names() + registry(
+            "writer"
+        ).names():
+            problems.append(f"{prefix}type: no backend plugin named {backend!r} is installed")
+        if cfg.version >= 3:
+            extra = sorted(
+                k for k in service_params if k not in _common_keys() and k != "type_spec"
+            )
+            if extra:
+                problems.append(
+                    f"{prefix}keys {', '.join(extra)} are ignored in a version 3 config: "
+                    "move messaging-system parameters under 'type_spec'"
+                )
+        try:
+            from ._codec import Decoder, Encoder
+
+            Encoder(params)
+            Decoder(params)
+        except SinetError as exc:
+            problems.append(f"{prefix}{exc}")
+        except Exception as exc:  # a plugin's own bug must not hide the other problems
+            problems.append(f"{prefix}{type(exc).__name__}: {exc}")
+    return problems
+
+
+def _common_keys() -> frozenset[str]:
+    from .spi import COMMON_PARAMS
+
+    return COMMON_PARAMS

@@ -1,0 +1,159 @@
+"""Behaviour specific to the queue backend: bounds, backpressure, isolation, threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+import sinetstream_queue
+from sinetstream import (
+    AsyncMessageReader,
+    AsyncMessageWriter,
+    InvalidArgumentError,
+    MessageReader,
+    MessageWriter,
+    SinetError,
+)
+
+
+@pytest.fixture
+def name() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+def _writer(name: str, topic: str = "t", **spec: object) -> MessageWriter:
+    return MessageWriter(None, topic, no_config=True, type="queue", brokers=name, type_spec=spec)
+
+
+def _reader(name: str, topics: object = "t", timeout: int = 200, **spec: object) -> MessageReader:
+    return MessageReader(None, topics, no_config=True, type="queue", brokers=name,
+                         receive_timeout_ms=timeout, type_spec=spec)
+
+
+def test_every_reader_gets_every_message(name: str) -> None:
+    with _reader(name) as r1, _reader(name) as r2, _writer(name) as w:
+        for i in range(10):
+            w.publish(b"%d" % i)
+        assert [m.value for m in r1] == [b"%d" % i for i in range(10)]
+        assert [m.value for m in r2] == [b"%d" % i for i in range(10)]
+
+
+def test_broker_names_are_isolated(name: str) -> None:
+    with _reader(name) as r, _writer(f"{name}-other") as w:
+        w.publish(b"elsewhere")
+        assert list(r) == []
+
+
+def test_full_topic_applies_backpressure_then_times_out(name: str) -> None:
+    with _reader(name, maxsize=3) as r, _writer(name, maxsize=3, publish_timeout_ms=300) as w:
+        for i in range(3):
+            w.publish(b"%d" % i)
+        start = time.monotonic()
+        with pytest.raises(sinetstream_queue.QueueFullError, match="maxsize"):
+            w.publish(b"blocked")
+        assert time.monotonic() - start >= 0.25
+        assert w.metrics.error_count_total == 1
+        # Reading makes room; nothing accepted was lost.
+        assert [m.value for m in r] == [b"0", b"1", b"2"]
+        w.publish(b"3")
+        assert [m.value for m in r] == [b"3"]
+
+
+def test_blocked_publish_resumes_when_the_reader_catches_up(name: str) -> None:
+    with _reader(name, maxsize=2, timeout=2000) as r, _writer(name, maxsize=2,
+                                                              publish_timeout_ms=5000) as w:
+        def produce() -> None:
+            for i in range(50):
+                w.publish(b"%d" % i)
+
+        t = threading.Thread(target=produce)
+        t.start()
+        got = []
+        for m in r:
+            got.append(m.value)
+            if len(got) == 50:
+                break
+        t.join()
+    assert got == [b"%d" % i for i in range(50)]
+
+
+def test_async_writer_keeps_order_through_a_full_topic(name: str) -> None:
+    with _reader(name, maxsize=5, timeout=2000) as r:
+        w = AsyncMessageWriter(None, "t", no_config=True, type="queue", brokers=name,
+                               type_spec={"maxsize": 5, "publish_timeout_ms": 5000})
+        with w:
+            promises = [w.publish(b"%d" % i) for i in range(100)]  # never blocks
+            got = []
+            for m in r:
+                got.append(m.value)
+                if len(got) == 100:
+                    break
+            assert all(p.get(5) is not None for p in promises)
+    assert got == [b"%d" % i for i in range(100)]
+
+
+def test_async_writer_rejects_when_the_topic_stays_full(name: str) -> None:
+    w = AsyncMessageWriter(None, "t", no_config=True, type="queue", brokers=name,
+                           type_spec={"maxsize": 1, "publish_timeout_ms": 100})
+    with _reader(name, maxsize=1), w:
+        assert w.publish(b"fits").get(1)
+        p = w.publish(b"no room")
+        with pytest.raises(SinetError, match="full"):
+            p.get(5)
+        assert p.is_rejected
+    assert w.metrics.error_count_total == 1
+
+
+def test_async_reader_thread_stops_on_close(name: str) -> None:
+    reader = AsyncMessageReader(None, "t", no_config=True, type="queue", brokers=name)
+    reader.on_message = lambda m: None
+    before = threading.active_count()
+    reader.open()
+    assert threading.active_count() == before + 1
+    reader.close()
+    assert threading.active_count() == before
+
+
+def test_reset_empties_the_default_broker() -> None:
+    with _writer("default", "reset-topic") as w:
+        w.publish(b"old")
+    sinetstream_queue.reset("default")
+    with _reader("default", "reset-topic") as r:
+        assert list(r) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ({"maxsize": 0}, "maxsize"),
+        ({"maxsize": "big"}, "maxsize"),
+        ({"publish_timeout_ms": -1}, "publish_timeout_ms"),
+    ],
+)
+def test_bad_parameters(name: str, spec: dict[str, object], match: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=match):
+        _writer(name, **spec)
+
+
+def test_writer_needs_a_topic(name: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="topic"):
+        MessageWriter(no_config=True, type="queue", brokers=name)
+
+
+def test_seek_to_end_skips_retained_and_beginning_rereads_them(name: str) -> None:
+    with _writer(name) as w:
+        w.publish(b"old-1")
+        w.publish(b"old-2")
+    with _reader(name) as r:
+        r.seek_to_end()
+        w2 = _writer(name)
+        with w2:
+            w2.publish(b"new")
+        assert [m.value for m in r] == [b"new"]
+    with _writer(name) as w:
+        w.publish(b"kept")
+    with _reader(name) as r:
+        r.seek_to_beginning()
+        assert [m.value for m in r] == [b"kept"]
