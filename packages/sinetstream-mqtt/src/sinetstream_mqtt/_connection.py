@@ -1,0 +1,370 @@
+"""One paho-mqtt 2.x client: build, connect (CONNACK, SUBACK), reconnect, close.
+
+The reader and writer classes subclass :class:`MqttConnection` and add their
+message path. paho runs its network loop in its own thread (``loop_start``)
+and reconnects by itself with ``reconnect_delay``; this class turns what it
+reports into sinetstream errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sinetstream.error import (
+    AlreadyConnectedError,
+    AuthenticationError,
+    AuthorizationError,
+    InvalidArgumentError,
+    SinetError,
+)
+from sinetstream.error import (
+    ConnectionError as SinetConnectionError,
+)
+from sinetstream.spi import ConfigVersion
+
+from ._params import MqttSettings, Role, parse_settings
+
+__all__ = ["MqttConnection", "reason_error"]
+
+log = logging.getLogger("sinetstream_mqtt")
+
+# CONNACK reason codes (MQTT 5 numbering; paho maps 3.1.1 codes onto them)
+# that mean "your credentials were refused".
+_AUTH_REFUSED = frozenset({0x86, 0x87, 0x8C})  # bad user/password, not authorized, bad auth method
+_NOT_AUTHORIZED = 0x87
+
+
+def reason_error(what: str, reason: ReasonCode) -> SinetError:
+    """The sinetstream error for a failure reason code in a PUBACK/SUBACK."""
+    if reason.value == _NOT_AUTHORIZED:
+        return AuthorizationError(f"{what}: the broker answered 'Not authorized' (check its ACL)")
+    return SinetError(f"{what}: the broker answered {reason.getName()!r} (code {reason.value})")
+
+
+class MqttConnection:
+    """The shared life cycle of the four plugin classes."""
+
+    _role: Role = "writer"
+
+    def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
+        self._settings: MqttSettings = parse_settings(confver, params, self._role)
+        self._client: mqtt.Client | None = None
+        self._closing = False
+        # Set when open() may return (CONNACK, plus SUBACK for readers) or fail.
+        self._ready = threading.Event()
+        self._open_error: SinetError | None = None
+        self._opened = False
+        self._session_present = False
+        self._sub_mid: int | None = None
+        self._last_disconnect: str | None = None
+        self._counters: dict[str, int] = {}
+        self.reset_metrics()
+
+    # -- public plugin hooks --------------------------------------------------
+
+    def reset_metrics(self) -> None:
+        """Zero the plugin's own counters (connection counters included)."""
+        self._connects = 0
+        self._disconnects = 0
+        self._counters = {}
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters of this client: connects, reconnects, disconnects, and per-role ones."""
+        out: dict[str, Any] = {
+            "connects": self._connects,
+            "reconnects": max(self._connects - 1, 0),
+            "disconnects": self._disconnects,
+            "connected": self.is_connected,
+        }
+        out.update(self._role_metrics())
+        return out
+
+    def info(self, ipath: list[str], kwargs: Mapping[str, Any]) -> Any:
+        """Connection details: broker, client_id, protocol, transport, qos, topics, state."""
+        s = self._settings
+        data: dict[str, Any] = {
+            "broker": s.address,
+            "client_id": s.client_id,
+            "protocol": s.protocol.name,
+            "transport": s.transport,
+            "qos": s.qos,
+            "tls": s.tls is not None,
+            "connected": self.is_connected,
+            "session_present": self._session_present,
+            "metrics": self.metrics(),
+        }
+        if s.role == "writer":
+            data["topic"] = s.topic
+            data["retain"] = s.retain
+        else:
+            data["topics"] = list(s.topics)
+        node: Any = data
+        for part in ipath:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the client has a live connection (CONNACK received)."""
+        client = self._client
+        return client is not None and client.is_connected()
+
+    # -- open / close ---------------------------------------------------------
+
+    def _build_client(self) -> mqtt.Client:
+        s = self._settings
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            clean_session=s.clean_session,
+            protocol=s.protocol,
+            transport=s.transport,
+        )
+        client.connect_timeout = s.connection_timeout
+        if s.transport == "websockets" and (s.ws_path is not None or s.ws_headers is not None):
+            client.ws_set_options(path=s.ws_path or "/mqtt", headers=s.ws_headers)
+        if s.tls is not None:
+            try:
+                client.tls_set(**s.tls)
+            except FileNotFoundError as exc:
+                raise InvalidArgumentError(
+                    f"tls: file not found: {exc.filename} (check ca_certs, certfile, keyfile)"
+                ) from None
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                raise InvalidArgumentError(
+                    f"tls: cannot load the certificates or key: {exc}"
+                ) from None
+            if s.tls_insecure is not None:
+                client.tls_insecure_set(s.tls_insecure)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.max_inflight_messages is not None:
+            client.max_inflight_messages_set(s.max_inflight_messages)
+        if s.max_queued_messages is not None:
+            client.max_queued_messages_set(s.max_queued_messages)
+        if s.reconnect_delay is not None:
+            # paho types these as int but only does arithmetic and sleeps on them.
+            client.reconnect_delay_set(s.reconnect_delay[0], s.reconnect_delay[1])  # type: ignore[arg-type]
+        if s.will is not None:
+            will_props = None
+            if s.will.delay_interval is not None:
+                will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+                will_props.WillDelayInterval = s.will.delay_interval
+            client.will_set(
+                s.will.topic, s.will.payload, s.will.qos, s.will.retain, properties=will_props
+            )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        if self._role == "reader":
+            client.on_subscribe = self._on_subscribe
+        self._install_callbacks(client)
+        return client
+
+    def _install_callbacks(self, client: mqtt.Client) -> None:
+        """Role hook: set on_message / on_publish."""
+
+    def _role_metrics(self) -> dict[str, Any]:
+        return {}
+
+    def open(self) -> None:
+        """Connect; return after CONNACK (and, for readers, SUBACK)."""
+        if self._client is not None:
+            raise AlreadyConnectedError("the MQTT client is already open")
+        s = self._settings
+        client = self._build_client()
+        self._closing = False
+        self._ready.clear()
+        self._open_error = None
+        self._opened = False
+        deadline = time.monotonic() + s.connection_timeout
+        try:
+            if s.is_v5:
+                client.connect(
+                    s.host,
+                    s.port,
+                    s.keepalive,
+                    clean_start=s.clean_start,  # type: ignore[arg-type]
+                    properties=s.build_connect_properties(),
+                )
+            else:
+                client.connect(s.host, s.port, s.keepalive)
+        except Exception as exc:
+            client.disconnect()
+            raise self._connect_exception(exc) from exc
+        self._client = client
+        client.loop_start()
+        ok = self._ready.wait(max(deadline - time.monotonic(), 0.0))
+        error = self._open_error
+        if not ok or error is not None:
+            self._shutdown()
+            if error is not None:
+                raise error
+            what = "SUBACK" if self._role == "reader" and self._connects else "CONNACK"
+            cause = f" (last disconnect: {self._last_disconnect})" if self._last_disconnect else ""
+            raise SinetConnectionError(
+                f"MQTT broker {s.address} sent no {what} within connection_timeout="
+                f"{s.connection_timeout:g}s{cause}"
+            )
+        self._opened = True
+
+    def _connect_exception(self, exc: BaseException) -> SinetConnectionError:
+        s = self._settings
+        where = f"MQTT broker {s.address}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return SinetConnectionError(
+                f"TLS handshake with {where} failed: certificate verify failed: "
+                f"{exc.verify_message} (check tls ca_certs, and check_hostname/tls_insecure)"
+            )
+        if isinstance(exc, ssl.SSLError):
+            return SinetConnectionError(f"TLS handshake with {where} failed: {exc.reason or exc}")
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return SinetConnectionError(
+                f"{where} did not answer within connection_timeout={s.connection_timeout:g}s"
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            return SinetConnectionError(f"{where} refused the connection (nothing listening?)")
+        if isinstance(exc, mqtt.WebsocketConnectionError):
+            return SinetConnectionError(
+                f"websocket handshake with {where} failed: {exc} (check ws_options path)"
+            )
+        if isinstance(exc, socket.gaierror):
+            return SinetConnectionError(f"cannot resolve {s.host!r}: {exc.strerror}")
+        if isinstance(exc, OSError):
+            return SinetConnectionError(f"cannot connect to {where}: {exc.strerror or exc}")
+        return SinetConnectionError(f"cannot connect to {where}: {exc!r}")
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread; safe to call twice."""
+        if self._client is None:
+            return
+        self._before_close()
+        self._shutdown()
+        self._after_close()
+
+    def _before_close(self) -> None:
+        """Role hook: flush before disconnecting."""
+
+    def _after_close(self) -> None:
+        """Role hook: release waiters after the network thread stopped."""
+
+    def _shutdown(self) -> None:
+        client = self._client
+        self._closing = True
+        if client is None:
+            return
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
+
+    # -- paho callbacks (network thread) -------------------------------------
+
+    def _fail_open(self, error: SinetError) -> None:
+        if not self._ready.is_set():
+            self._open_error = error
+            self._ready.set()
+        else:
+            self._report_failure(error)
+
+    def _report_failure(self, error: SinetError) -> None:
+        """Role hook: a failure after open() returned (e.g. async reader on_failure)."""
+        log.warning("%s", error)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        s = self._settings
+        if reason.is_failure:
+            what = f"MQTT broker {s.address} refused the connection: {reason.getName()}"
+            if reason.value in _AUTH_REFUSED:
+                self._fail_open(
+                    AuthenticationError(f"{what} (check username_pw or the client certificate)")
+                )
+            else:
+                self._fail_open(SinetConnectionError(what))
+            if not self._opened:
+                # Stop paho from retrying while open() tears the client down.
+                client.disconnect()
+            return
+        self._connects += 1
+        self._session_present = flags.session_present
+        if self._role == "reader":
+            # Subscribe on every connect: a clean session forgets subscriptions.
+            if s.is_v5:
+                opts = SubscribeOptions(qos=s.qos)
+                subs: list[tuple[str, Any]] = [(t, opts) for t in s.topics]
+            else:
+                subs = [(t, s.qos) for t in s.topics]
+            rc, mid = client.subscribe(subs)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                self._fail_open(SinetConnectionError(f"cannot subscribe: {mqtt.error_string(rc)}"))
+                return
+            self._sub_mid = mid
+        else:
+            self._ready.set()
+        self._connected_hook()
+
+    def _connected_hook(self) -> None:
+        """Role hook: called in the network thread after each successful CONNACK."""
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if mid != self._sub_mid:
+            return
+        denied = [t for t, r in zip(self._settings.topics, reasons, strict=False) if r.is_failure]
+        if denied:
+            first = next(r for r in reasons if r.is_failure)
+            self._fail_open(reason_error(f"subscribing to {', '.join(denied)}", first))
+            return
+        self._ready.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._last_disconnect = reason.getName()
+        if self._closing:
+            return
+        self._disconnects += 1
+        if not self._ready.is_set():
+            # Lost before open() completed: report the cause rather than time out.
+            self._fail_open(
+                SinetConnectionError(
+                    f"MQTT broker {self._settings.address} closed the connection during open: "
+                    f"{reason.getName()}"
+                )
+            )
+            client.disconnect()
+            return
+        self._disconnected_hook(reason)
+
+    def _disconnected_hook(self, reason: ReasonCode) -> None:
+        """Role hook: the connection was lost after open (paho will reconnect)."""

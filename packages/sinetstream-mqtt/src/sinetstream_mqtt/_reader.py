@@ -1,0 +1,240 @@
+"""The MQTT readers: a bounded-buffer iterator and a callback reader."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+from sinetstream.error import (
+    AuthenticationError,
+    AuthorizationError,
+    SinetError,
+)
+from sinetstream.error import (
+    ConnectionError as SinetConnectionError,
+)
+from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
+
+from ._connection import MqttConnection
+
+__all__ = ["MqttAsyncReader", "MqttReader"]
+
+Item = tuple[bytes, str, mqtt.MQTTMessage]
+OnMessage = Callable[[bytes, str | None, Any], None]
+OnFailure = Callable[[BaseException, TracebackType | None], None]
+
+# How often a network thread blocked on a full buffer re-checks for close().
+_FULL_POLL = 0.1
+
+
+class _Closed:
+    """Queue marker: the reader was closed."""
+
+
+_CLOSED = _Closed()
+
+
+class _Failure:
+    """Queue marker carrying an error for the iterating thread."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: SinetError) -> None:
+        self.error = error
+
+
+class MqttReader(MqttConnection, PluginMessageReader):
+    """Synchronous MQTT reader (entry point ``sinetstream.reader: mqtt``).
+
+    Messages go from paho's network thread into a buffer of at most
+    ``receive_buffer_size`` messages. When it is full the network thread waits,
+    so the broker's flow control (TCP, QoS 1/2 in-flight window) slows the
+    sender instead of this process growing or dropping messages.
+    """
+
+    _role = "reader"
+
+    def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
+        super().__init__(confver, params)
+        timeout_ms = params.get("receive_timeout_ms", math.inf)
+        if timeout_ms is None or math.isinf(timeout_ms):
+            self._timeout: float | None = None
+        else:
+            self._timeout = max(float(timeout_ms), 0.0) / 1000.0
+        self._queue: queue.Queue[Any] = queue.Queue(self._settings.receive_buffer_size)
+
+    def reset_metrics(self) -> None:
+        super().reset_metrics()
+        self._received = 0
+        self._duplicates = 0
+        self._buffer_full = 0
+
+    def _role_metrics(self) -> dict[str, Any]:
+        return {
+            "received": self._received,
+            "duplicates": self._duplicates,
+            "buffer_full_waits": self._buffer_full,
+            "buffered": self._queue.qsize(),
+        }
+
+    def _install_callbacks(self, client: mqtt.Client) -> None:
+        self._queue = queue.Queue(self._settings.receive_buffer_size)
+        client.on_message = self._on_message
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._received += 1
+        if msg.dup:
+            self._duplicates += 1
+        item = (msg.payload, msg.topic, msg)
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._put_blocking(item)
+
+    def _put_blocking(self, item: Any) -> None:
+        self._buffer_full += 1
+        put = self._queue.put
+        while not self._closing:
+            try:
+                put(item, timeout=_FULL_POLL)
+            except queue.Full:
+                continue
+            return
+
+    def _report_failure(self, error: SinetError) -> None:
+        super()._report_failure(error)
+        if not isinstance(error, (AuthenticationError, AuthorizationError)):
+            return  # transient: paho keeps reconnecting, the iterator keeps waiting
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_Failure(error))
+
+    def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
+        get = self._queue.get
+        timeout = self._timeout
+        while True:
+            try:
+                item = get(timeout=timeout)
+            except queue.Empty:
+                return
+            if type(item) is tuple:
+                yield item
+            elif item is _CLOSED:
+                self._queue.put_nowait(_CLOSED)  # every later iterator ends too
+                return
+            elif isinstance(item, _Failure):
+                raise item.error
+
+    def _after_close(self) -> None:
+        # Drop what was not consumed and wake an iterating thread.
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put_nowait(_CLOSED)
+
+
+class MqttAsyncReader(MqttConnection, PluginAsyncMessageReader):
+    """Callback MQTT reader (entry point ``sinetstream.async_reader: mqtt``).
+
+    ``on_message(payload, topic, raw)`` runs on paho's network thread, so a slow
+    callback slows the network loop (backpressure). Messages that arrive
+    before ``on_message`` is set wait for it instead of being dropped.
+    ``on_failure(exception, traceback)`` receives connection losses, refused
+    reconnects, denied subscriptions and exceptions raised by ``on_message``.
+    """
+
+    _role = "reader"
+
+    def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
+        super().__init__(confver, params)
+        self._on_message_cb: OnMessage | None = None
+        self._on_failure_cb: OnFailure | None = None
+        self._has_callback = threading.Event()
+
+    def reset_metrics(self) -> None:
+        super().reset_metrics()
+        self._received = 0
+        self._duplicates = 0
+        self._callback_errors = 0
+
+    def _role_metrics(self) -> dict[str, Any]:
+        return {
+            "received": self._received,
+            "duplicates": self._duplicates,
+            "callback_errors": self._callback_errors,
+        }
+
+    @property
+    def on_message(self) -> OnMessage | None:
+        """Called as ``on_message(payload, topic, raw)`` for each message."""
+        return self._on_message_cb
+
+    @on_message.setter
+    def on_message(self, callback: OnMessage | None) -> None:
+        self._on_message_cb = callback
+        if callback is None:
+            self._has_callback.clear()
+        else:
+            self._has_callback.set()
+
+    @property
+    def on_failure(self) -> OnFailure | None:
+        """Called as ``on_failure(exception, traceback)`` when receiving fails."""
+        return self._on_failure_cb
+
+    @on_failure.setter
+    def on_failure(self, callback: OnFailure | None) -> None:
+        self._on_failure_cb = callback
+
+    def _install_callbacks(self, client: mqtt.Client) -> None:
+        client.on_message = self._on_message
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._received += 1
+        if msg.dup:
+            self._duplicates += 1
+        callback = self._on_message_cb
+        if callback is None:
+            while not self._closing and not self._has_callback.wait(0.1):
+                pass
+            callback = self._on_message_cb
+            if callback is None:
+                return
+        try:
+            callback(bytes(msg.payload), msg.topic, msg)
+        except Exception as exc:
+            self._callback_errors += 1
+            self._call_on_failure(exc, sys.exc_info()[2])
+
+    def _call_on_failure(self, exc: BaseException, tb: TracebackType | None) -> None:
+        handler = self._on_failure_cb
+        if handler is None:
+            error = exc if isinstance(exc, SinetError) else SinetError(repr(exc))
+            MqttConnection._report_failure(self, error)
+            return
+        try:
+            handler(exc, tb)
+        except Exception:
+            # A failing failure handler must not kill paho's network thread.
+            MqttConnection._report_failure(self, SinetError("on_failure raised an exception"))
+
+    def _report_failure(self, error: SinetError) -> None:
+        self._call_on_failure(error, None)
+
+    def _disconnected_hook(self, reason: ReasonCode) -> None:
+        self._call_on_failure(
+            SinetConnectionError(
+                f"lost the connection to MQTT broker {self._settings.address} "
+                f"({reason.getName()}); reconnecting"
+            ),
+            None,
+        )

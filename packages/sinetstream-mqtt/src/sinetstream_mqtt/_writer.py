@@ -1,0 +1,296 @@
+"""The MQTT writers: a blocking publish and a Promise-returning publish."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from promise import Promise
+from sinetstream.error import ConnectionError as SinetConnectionError
+from sinetstream.error import SinetError
+from sinetstream.spi import ConfigVersion, PluginAsyncMessageWriter, PluginMessageWriter
+
+from ._connection import MqttConnection, reason_error
+
+__all__ = ["MqttAsyncWriter", "MqttWriter"]
+
+_OK = mqtt.MQTT_ERR_SUCCESS
+_NO_CONN = mqtt.MQTT_ERR_NO_CONN
+_QUEUE_SIZE = mqtt.MQTT_ERR_QUEUE_SIZE
+# A sync publish re-checks the connection this often while it waits.
+_WAIT_SLICE = 0.5
+
+# promise 2.3 is not thread-safe: a then() racing a resolve from paho's thread
+# can lose its handler. Every settle and then() of our promises holds this lock
+# (re-entrant: handlers run synchronously and may chain further promises).
+_PROMISE_LOCK = threading.RLock()
+
+
+class SettlingPromise(Promise[Any]):
+    """A ``promise.Promise`` that may be settled from another thread."""
+
+    def _then(self, did_fulfill: Any = None, did_reject: Any = None) -> Any:
+        with _PROMISE_LOCK:
+            return super()._then(did_fulfill, did_reject)
+
+    def settle(self, value: Any, error: Exception | None) -> None:
+        """Resolve with ``value``, or reject with ``error`` when it is set."""
+        with _PROMISE_LOCK:
+            if error is None:
+                self.do_resolve(value)
+            else:
+                self.do_reject(error)
+
+
+class _WriterBase(MqttConnection):
+    _role = "writer"
+
+    def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
+        super().__init__(confver, params)
+        s = self._settings
+        assert s.topic is not None
+        self._topic: str = s.topic
+        self._qos = s.qos
+        self._retain = s.retain
+        self._queue_offline = s.offline_publish == "queue"
+
+    def reset_metrics(self) -> None:
+        super().reset_metrics()
+        self._published = 0
+        self._failed = 0
+
+    def _disconnected_error(self) -> SinetConnectionError:
+        return SinetConnectionError(
+            f"not connected to MQTT broker {self._settings.address} (paho is reconnecting); "
+            "set offline_publish: queue to keep QoS 1/2 messages until it is back"
+        )
+
+    def _queue_full_error(self) -> SinetError:
+        return SinetError(
+            "the outgoing MQTT queue is full (max_queued_messages="
+            f"{self._settings.max_queued_messages}); the message was not sent"
+        )
+
+
+class MqttWriter(_WriterBase, PluginMessageWriter):
+    """Synchronous MQTT writer (entry point ``sinetstream.writer: mqtt``).
+
+    ``publish`` returns paho's ``MQTTMessageInfo`` once the broker acknowledged
+    the message (PUBACK/PUBCOMP) or, at QoS 0, once it was written to the socket.
+    """
+
+    def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
+        super().__init__(confver, params)
+        # mid -> failure code of an MQTT 5 PUBACK/PUBCOMP, read by publish().
+        self._rejected: dict[int, ReasonCode] = {}
+
+    def _role_metrics(self) -> dict[str, Any]:
+        client = self._client
+        return {
+            "published": self._published,
+            "failed": self._failed,
+            "queued": len(client._out_messages) if client is not None else 0,
+        }
+
+    def _install_callbacks(self, client: mqtt.Client) -> None:
+        self._rejected = {}
+        if self._settings.is_v5:  # only MQTT 5 acknowledgements carry a failure code
+            client.on_publish = self._on_publish
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        # Runs before paho marks the message published, so the waiting
+        # publish() sees the code as soon as it wakes up.
+        if reason.is_failure:
+            self._rejected[mid] = reason
+
+    def publish(self, message: bytes) -> mqtt.MQTTMessageInfo:
+        """Publish ``message`` and wait for the broker; raise a SinetError if it fails."""
+        client = self._client
+        if client is None:
+            raise SinetConnectionError("the MQTT writer is not open")
+        if not self._queue_offline and not client.is_connected():
+            self._failed += 1
+            raise self._disconnected_error()
+        info = client.publish(self._topic, message, self._qos, self._retain)
+        rc = info.rc
+        if rc != _OK:
+            if rc == _QUEUE_SIZE:
+                self._failed += 1
+                raise self._queue_full_error()
+            if rc != _NO_CONN or self._qos == 0:
+                self._failed += 1
+                raise SinetConnectionError(f"MQTT publish failed: {mqtt.error_string(rc)}")
+            # QoS 1/2 while disconnected: paho keeps the message and sends it
+            # after reconnecting; wait for that like for any other message.
+            info.rc = _OK
+        timeout = self._settings.publish_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = _WAIT_SLICE
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+            try:
+                info.wait_for_publish(max(wait, 0.0))
+                done = info.is_published()
+            except (RuntimeError, ValueError) as exc:
+                self._failed += 1
+                raise SinetConnectionError(f"MQTT publish failed: {exc}") from None
+            if done:
+                break
+            if not self._queue_offline and not client.is_connected():
+                self._failed += 1
+                raise SinetConnectionError(
+                    f"lost the connection to MQTT broker {self._settings.address} before it "
+                    "acknowledged the message (paho resends it after reconnecting)"
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                self._failed += 1
+                raise SinetConnectionError(
+                    f"MQTT broker {self._settings.address} did not acknowledge the message "
+                    f"within publish_timeout={timeout:g}s"
+                )
+        if self._rejected:
+            reason = self._rejected.pop(info.mid, None)
+            if reason is not None:
+                self._failed += 1
+                raise reason_error(f"publishing to {self._topic}", reason)
+        self._published += 1
+        return info
+
+
+class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
+    """Asynchronous MQTT writer (entry point ``sinetstream.async_writer: mqtt``).
+
+    ``publish`` returns a ``promise.Promise`` resolved with paho's
+    ``MQTTMessageInfo`` when the broker acknowledged the message (QoS 1/2) or
+    it was written to the socket (QoS 0), and rejected with a SinetError when
+    it cannot be sent.
+    """
+
+    def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
+        super().__init__(confver, params)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        # mid -> (promise, info) for messages handed to paho and not yet settled.
+        self._pending: dict[int, tuple[SettlingPromise, mqtt.MQTTMessageInfo]] = {}
+        # Acknowledgements that arrived before publish() registered the mid.
+        self._early: dict[int, ReasonCode] = {}
+
+    def _role_metrics(self) -> dict[str, Any]:
+        return {
+            "published": self._published,
+            "failed": self._failed,
+            "inflight": len(self._pending),
+        }
+
+    def _install_callbacks(self, client: mqtt.Client) -> None:
+        client.on_publish = self._on_publish
+
+    def publish(self, message: bytes) -> SettlingPromise:
+        """Start publishing ``message``; return a Promise settled by the broker's answer."""
+        promise = SettlingPromise()
+        client = self._client
+        if client is None:
+            promise.settle(None, SinetConnectionError("the MQTT writer is not open"))
+            return promise
+        if not self._queue_offline and not client.is_connected():
+            self._failed += 1
+            promise.settle(None, self._disconnected_error())
+            return promise
+        info = client.publish(self._topic, message, self._qos, self._retain)
+        rc = info.rc
+        if rc != _OK:
+            if rc == _QUEUE_SIZE:
+                self._failed += 1
+                promise.settle(None, self._queue_full_error())
+                return promise
+            if rc != _NO_CONN or self._qos == 0:
+                self._failed += 1
+                error = SinetConnectionError(f"MQTT publish failed: {mqtt.error_string(rc)}")
+                promise.settle(None, error)
+                return promise
+            info.rc = _OK  # QoS 1/2: queued by paho, settled after reconnecting
+        mid = info.mid
+        with self._lock:
+            early = self._early.pop(mid, None) if self._early else None
+            if early is None:
+                self._pending[mid] = (promise, info)
+        if early is not None:
+            self._settle(promise, info, early)
+        return promise
+
+    def _settle(self, promise: SettlingPromise, info: Any, reason: ReasonCode) -> None:
+        if reason.is_failure:
+            self._failed += 1
+            promise.settle(None, reason_error(f"publishing to {self._topic}", reason))
+        else:
+            self._published += 1
+            promise.settle(info, None)
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            entry = self._pending.pop(mid, None)
+            if entry is None:
+                self._early[mid] = reason
+                return
+            if not self._pending:
+                self._idle.notify_all()
+        self._settle(entry[0], entry[1], reason)
+
+    def _connected_hook(self) -> None:
+        # paho marks QoS 0 messages still unsent at a reconnect as lost
+        # (info.rc set, no on_publish): reject their promises.
+        if self._qos != 0:
+            return
+        with self._lock:
+            lost = [(mid, e) for mid, e in self._pending.items() if e[1].rc != _OK]
+            for mid, _ in lost:
+                del self._pending[mid]
+        for _, (promise, info) in lost:
+            self._failed += 1
+            promise.settle(
+                None, SinetConnectionError(f"MQTT publish failed: {mqtt.error_string(info.rc)}")
+            )
+
+    def _before_close(self) -> None:
+        # Give in-flight messages close_timeout to be acknowledged.
+        deadline = time.monotonic() + self._settings.close_timeout
+        with self._lock:
+            while self._pending and self.is_connected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._idle.wait(min(remaining, _WAIT_SLICE))
+
+    def _after_close(self) -> None:
+        with self._lock:
+            left = list(self._pending.values())
+            self._pending.clear()
+            self._early.clear()
+        for promise, _ in left:
+            self._failed += 1
+            promise.settle(
+                None,
+                SinetConnectionError(
+                    "the MQTT writer was closed before the broker acknowledged the message"
+                ),
+            )
