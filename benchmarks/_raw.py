@@ -1,0 +1,241 @@
+"""Raw client baselines: the jobs of the SINETStream driver, on paho-mqtt 2.x and kafka-python 3.x.
+
+Job ``params`` use SINETStream's names (``type``, ``brokers``, ``topic`` /
+``topics``, ``consistency``) so that ``run.py`` sends one job to every
+implementation. The raw side sends and receives the bytes as they are.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+QOS = {"AT_MOST_ONCE": 0, "AT_LEAST_ONCE": 1, "EXACTLY_ONCE": 2}
+
+
+def _host_port(brokers: str, default: int) -> tuple[str, int]:
+    host, _, port = brokers.partition(":")
+    return host, int(port or default)
+
+
+class _Mqtt:
+    """A connected paho-mqtt 2.x client (callback API version 2, MQTT 3.1.1)."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.qos = QOS[params.get("consistency", "AT_MOST_ONCE")]
+        self.client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"bench-raw-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv311,
+        )
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.client.on_connect = lambda *_a: self.connected.set()
+        self.client.on_subscribe = lambda *_a: self.subscribed.set()
+        host, port = _host_port(params["brokers"], 1883)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        if not self.connected.wait(10):
+            raise RuntimeError("raw paho: no CONNACK within 10 s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class _Kafka:
+    @staticmethod
+    def producer(params: dict[str, Any], acks: int | str) -> Any:
+        from kafka import KafkaProducer
+
+        return KafkaProducer(bootstrap_servers=params["brokers"], acks=acks)
+
+    @staticmethod
+    def consumer(params: dict[str, Any], topics: list[str], timeout_ms: int) -> Any:
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            *topics,
+            bootstrap_servers=params["brokers"],
+            group_id=None,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=timeout_ms,
+        )
+
+
+def _topics(params: dict[str, Any]) -> list[str]:
+    topics = params.get("topics", params.get("topic"))
+    return [topics] if isinstance(topics, str) else list(topics)
+
+
+class RawImpl:
+    """Jobs run on the raw client libraries."""
+
+    def __init__(self, workload: ModuleType) -> None:
+        self.workload = workload
+
+    def hello(self) -> dict[str, Any]:
+        import sys
+        from importlib import metadata
+
+        versions = {}
+        for dist in ("paho-mqtt", "kafka-python", "crc32c"):
+            try:
+                versions[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                versions[dist] = None
+        return {"impl": "raw", "version": versions, "python": sys.version.split()[0]}
+
+    # -- writers -----------------------------------------------------------------------
+
+    def write(self, job: dict[str, Any]) -> Any:
+        wl = self.workload
+        payload = wl.make_payload(job["size"], job.get("kind", "random"))
+        writer = self._writer(job["params"], job.get("async", False))
+        try:
+            return wl.write_messages_on(
+                writer,
+                payload,
+                count=job["count"],
+                duration=job["duration"],
+                async_api=job.get("async", False),
+            )
+        finally:
+            writer.close()
+
+    def feed(self, job: dict[str, Any]) -> Any:
+        """Publish ``count`` copies of ``wire_hex`` as fast as possible (a reader's input)."""
+        wire = bytes.fromhex(job["wire_hex"])
+        writer = self._writer(job["params"], True)
+        try:
+            start = time.perf_counter()
+            promises = [writer.publish(wire) for _ in range(job["count"])]
+            for promise in promises:
+                promise.get(60)
+            seconds = time.perf_counter() - start
+        finally:
+            writer.close()
+        return self.workload.Measurement(len(promises), len(promises) * len(wire), seconds)
+
+    def _writer(self, params: dict[str, Any], async_api: bool) -> Any:
+        if params["type"] == "mqtt":
+            return _MqttWriter(params, async_api)
+        if params["type"] == "kafka":
+            return _KafkaWriter(params, async_api)
+        raise ValueError(f"no raw baseline for type {params['type']!r}")
+
+    # -- readers -----------------------------------------------------------------------
+
+    def read(self, job: dict[str, Any], ready: Callable[[], None]) -> Any:
+        params = job["params"]
+        timeout_s = params.get("receive_timeout_ms", 3000) / 1000
+        if params["type"] == "mqtt":
+            return self._read_mqtt(params, job["count"], timeout_s, ready)
+        if params["type"] == "kafka":
+            return self._read_kafka(params, job["count"], timeout_s, ready)
+        raise ValueError(f"no raw baseline for type {params['type']!r}")
+
+    def _read_mqtt(
+        self, params: dict[str, Any], count: int, timeout_s: float, ready: Callable[[], None]
+    ) -> Any:
+        conn = _Mqtt(params)
+        stamps: list[float] = []
+        nbytes = [0]
+        done = threading.Event()
+
+        def on_message(_client: Any, _userdata: Any, msg: Any) -> None:
+            stamps.append(time.perf_counter())
+            nbytes[0] += len(msg.payload)
+            if len(stamps) >= count:
+                done.set()
+
+        conn.client.on_message = on_message
+        for topic in _topics(params):
+            conn.client.subscribe(topic, conn.qos)
+        conn.subscribed.wait(10)
+        ready()
+        seen = -1
+        while not done.wait(timeout_s):
+            if len(stamps) == seen:  # idle for timeout_s: the feed is over
+                break
+            seen = len(stamps)
+        conn.close()
+        return self._reader_measure(stamps, nbytes[0])
+
+    def _read_kafka(
+        self, params: dict[str, Any], count: int, timeout_s: float, ready: Callable[[], None]
+    ) -> Any:
+        consumer = _Kafka.consumer(params, _topics(params), int(timeout_s * 1000))
+        ready()
+        stamps: list[float] = []
+        nbytes = 0
+        try:
+            for record in consumer:
+                stamps.append(time.perf_counter())
+                nbytes += len(record.value)
+                if len(stamps) >= count:
+                    break
+        finally:
+            consumer.close()
+        return self._reader_measure(stamps, nbytes)
+
+    def _reader_measure(self, stamps: list[float], nbytes: int) -> Any:
+        n = len(stamps)
+        timed = max(n - 1, 0)
+        seconds = stamps[-1] - stamps[0] if n > 1 else 0.0
+        return self.workload.Measurement(timed, nbytes * timed // n if n else 0, seconds)
+
+
+class _Settled:
+    """The result of a raw publish, with the promise's ``get(timeout)``."""
+
+    __slots__ = ("_wait",)
+
+    def __init__(self, wait: Callable[[float], Any]) -> None:
+        self._wait = wait
+
+    def get(self, timeout: float) -> Any:
+        return self._wait(timeout)
+
+
+class _MqttWriter:
+    """``publish`` + ``wait_for_publish`` (sync) or ``publish`` alone (async)."""
+
+    def __init__(self, params: dict[str, Any], async_api: bool) -> None:
+        self.conn = _Mqtt(params)
+        self.topic = _topics(params)[0]
+        self.async_api = async_api
+
+    def publish(self, value: bytes) -> Any:
+        info = self.conn.client.publish(self.topic, value, self.conn.qos)
+        if self.async_api:
+            return _Settled(info.wait_for_publish)
+        info.wait_for_publish(60)
+        return info
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _KafkaWriter:
+    """``send().get()`` with acks=1 (sync) or fire-and-forget ``send`` (async)."""
+
+    def __init__(self, params: dict[str, Any], async_api: bool) -> None:
+        self.producer = _Kafka.producer(params, acks=1)
+        self.topic = _topics(params)[0]
+        self.async_api = async_api
+
+    def publish(self, value: bytes) -> Any:
+        future = self.producer.send(self.topic, value)
+        if self.async_api:
+            return _Settled(future.get)
+        return future.get(60)
+
+    def close(self) -> None:
+        self.producer.close()

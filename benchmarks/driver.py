@@ -1,0 +1,154 @@
+"""Benchmark driver: runs jobs sent by ``run.py`` and answers with JSON, one line each.
+
+Started as ``python driver.py --impl sinetstream`` (the ``sinetstream`` that
+this Python imports: ours in the bench venv, SINETStream 1.10 in the reference
+venv) or ``--impl raw`` (kafka-python / paho-mqtt directly, see ``_raw.py``).
+Both run the same workload code, ``sinetstream/_workload.py``, loaded by path
+when the imported ``sinetstream`` does not ship it (the reference).
+
+Protocol: one JSON job per stdin line; one JSON reply per stdout line. A
+``read`` job first replies ``{"event": "ready"}`` once the reader is open, then
+its result. Library output is sent to stderr so stdout carries only replies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+HERE = Path(__file__).resolve().parent
+WORKLOAD_PATH = (
+    HERE.parent / "packages" / "sinetstream-core" / "src" / "sinetstream" / "_workload.py"
+)
+
+
+def load_workload() -> ModuleType:
+    """Our ``sinetstream._workload`` if installed, else the same file from the source tree."""
+    try:
+        from sinetstream import _workload  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        spec = importlib.util.spec_from_file_location("bench_workload", WORKLOAD_PATH)
+        if spec is None or spec.loader is None:
+            raise
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_workload"] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        return module
+    return _workload
+
+
+def describe(api: ModuleType) -> dict[str, Any]:
+    """Name and version of the implementation under test."""
+    from importlib import metadata
+
+    version = getattr(api, "__version__", None)
+    if version is None:
+        for dist in ("sinetstream", "sinetstream-core"):
+            try:
+                version = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return {"impl": api.__name__, "version": version, "python": sys.version.split()[0]}
+
+
+class SinetImpl:
+    """Jobs run through the SINETStream API (ours or the reference)."""
+
+    def __init__(self, workload: ModuleType) -> None:
+        import sinetstream
+
+        self.api = sinetstream
+        self.workload = workload
+
+    def hello(self) -> dict[str, Any]:
+        return describe(self.api)
+
+    def codec(self, job: dict[str, Any]) -> Any:
+        wl = self.workload
+        payload = wl.make_payload(job["size"], job.get("kind", "text"))
+        fn = wl.codec_encode if job["direction"] == "encode" else wl.codec_decode
+        return fn(self.api, job["params"], payload, duration=job["duration"])
+
+    def write(self, job: dict[str, Any]) -> Any:
+        wl = self.workload
+        payload = wl.make_payload(job["size"], job.get("kind", "random"))
+        return wl.write_messages(
+            self.api,
+            job["params"],
+            payload,
+            count=job["count"],
+            duration=job["duration"],
+            async_api=job.get("async", False),
+        )
+
+    def read(self, job: dict[str, Any], ready: Any) -> Any:
+        return self.workload.read_messages(
+            self.api, job["params"], count=job["count"], on_ready=ready
+        )
+
+    def perf(self, job: dict[str, Any]) -> Any:
+        wl = self.workload
+        payload = wl.make_payload(job["size"], job.get("kind", "random"))
+        result = wl.perf_round(
+            self.api,
+            job["writer_params"],
+            job["reader_params"],
+            payload,
+            count=job["count"],
+            async_api=job.get("async", False),
+        )
+        return {"writer": result.writer.as_dict(), "reader": result.reader.as_dict()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--impl", choices=["sinetstream", "raw"], required=True)
+    args = parser.parse_args()
+
+    out: TextIO = sys.stdout
+    sys.stdout = sys.stderr  # keep library prints off the protocol channel
+
+    def reply(obj: dict[str, Any]) -> None:
+        out.write(json.dumps(obj) + "\n")
+        out.flush()
+
+    workload = load_workload()
+    impl: Any
+    if args.impl == "raw":
+        sys.path.insert(0, str(HERE))
+        import _raw
+
+        impl = _raw.RawImpl(workload)
+    else:
+        impl = SinetImpl(workload)
+
+    for line in sys.stdin:
+        job = json.loads(line)
+        op = job["op"]
+        if op == "quit":
+            break
+        try:
+            if op == "hello":
+                result: Any = impl.hello()
+            elif op == "read":
+                result = impl.read(job, lambda: reply({"event": "ready"}))
+            else:
+                result = getattr(impl, op)(job)
+            if hasattr(result, "as_dict"):
+                result = result.as_dict()
+            reply({"ok": True, "result": result})
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

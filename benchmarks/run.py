@@ -1,0 +1,536 @@
+"""The benchmark runner behind ``nox -s bench``.
+
+Measures, in one run, messages/s and MB/s (and p50/p99 publish latency for
+sync writers) of:
+
+* the codec alone (plain, gzip, zstd, AES-GCM-256, AES-CBC-256) at 100 B, 1 KiB, 64 KiB;
+* the queue backend end to end;
+* MQTT (a private Mosquitto) and Kafka (Tansu) end to end: sync writer, async
+  writer, async writer with AES-GCM, reader; MQTT at QoS 0 and 1;
+
+for this project ("ours"), the raw client library ("raw": paho-mqtt 2.x,
+kafka-python 3.x with crc32c) and the reference SINETStream 1.10 ("ref",
+installed from PyPI into ``.bench/ref-1.10``, never a dependency of ours).
+Each implementation runs in its own long-lived driver process (``driver.py``);
+every case is run once per round with the order of implementations rotated,
+and rounds repeat the whole sweep, so machine drift hits all alike. Medians
+over rounds are reported. Writes ``docs/performance.md`` and ``docs/perf-*.png``.
+
+Usage: ``python benchmarks/run.py [--rounds 3] [--sections codec,queue,mqtt,kafka]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import _brokers  # noqa: E402
+import _report  # noqa: E402
+
+REF_VERSION = "1.10.0"
+REF_PACKAGES = [
+    f"sinetstream=={REF_VERSION}",
+    f"sinetstream-kafka=={REF_VERSION}",
+    f"sinetstream-mqtt=={REF_VERSION}",
+    f"sinetstream-iostream=={REF_VERSION}",
+    # kafka-python-ng uses crc32c when present, as our raw baseline does: like for like.
+    "crc32c",
+]
+SIZES = (100, 1024, 65536)
+IMPLS = ("ours", "raw", "ref")
+PASSWORD = "bench-password-0001"  # a throwaway benchmark password, not a secret
+CODECS: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "gzip": {"data_compression": True, "compression": {"algorithm": "gzip"}},
+    "zstd": {"data_compression": True, "compression": {"algorithm": "zstd"}},
+    "aes-gcm-256": {
+        "data_encryption": True,
+        "crypto": {"algorithm": "AES", "key_length": 256, "mode": "GCM", "password": PASSWORD},
+    },
+    "aes-cbc-256": {
+        "data_encryption": True,
+        "crypto": {
+            "algorithm": "AES",
+            "key_length": 256,
+            "mode": "CBC",
+            "padding": "pkcs7",
+            "password": PASSWORD,
+        },
+    },
+}
+AES_GCM = CODECS["aes-gcm-256"]
+
+
+# -- progress ----------------------------------------------------------------------------
+
+
+class Progress:
+    """One status line on stderr: step i/n, elapsed, estimated time left."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.start = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last_print = 0.0
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        now = time.monotonic()
+        elapsed = now - self.start
+        left = elapsed / self.done * (self.total - self.done) if self.done else 0
+        text = (
+            f"[{self.done:4d}/{self.total}] {_mmss(elapsed)} elapsed, ~{_mmss(left)} left  {label}"
+        )
+        if self.tty:
+            sys.stderr.write("\r\033[K" + text[:150])
+            sys.stderr.flush()
+        elif now - self.last_print >= 10 or self.done == self.total:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+            self.last_print = now
+
+    def end_line(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def note(message: str) -> None:
+    """A message for the person running the benchmark, on stderr."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+# -- drivers -----------------------------------------------------------------------------
+
+
+class DriverError(RuntimeError):
+    """A driver failed a job or died."""
+
+
+class Driver:
+    """A long-lived ``driver.py`` process speaking JSON lines."""
+
+    def __init__(self, name: str, python: str, impl: str) -> None:
+        self.name = name
+        self.python = python
+        self.impl = impl
+        self.log = (ROOT / ".bench" / f"driver-{name}.log").open("ab")
+        self.proc: subprocess.Popen[str] | None = None
+        self.start()
+        self.info: dict[str, Any] = self.ask({"op": "hello"}, timeout=120)
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        if self.name == "ref":
+            env.pop("PYTHONPATH", None)  # never let our tree shadow the reference
+        self.proc = subprocess.Popen(
+            [self.python, str(HERE / "driver.py"), "--impl", self.impl],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            bufsize=1,
+            env=env,
+            cwd=str(HERE),
+        )
+
+    def send(self, job: dict[str, Any]) -> None:
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        if self.proc.poll() is not None:
+            self.start()
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+
+    def receive(self, timeout: float) -> dict[str, Any]:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()))  # type: ignore[union-attr]
+        reader.daemon = True
+        reader.start()
+        reader.join(timeout)
+        if not box or not box[0]:
+            self.kill()
+            raise DriverError(f"{self.name} driver gave no answer within {timeout:.0f} s")
+        reply: dict[str, Any] = json.loads(box[0])
+        return reply
+
+    def ask(self, job: dict[str, Any], timeout: float = 180) -> Any:
+        self.send(job)
+        reply = self.receive(timeout)
+        if not reply.get("ok"):
+            raise DriverError(f"{self.name}: {reply.get('error')}")
+        return reply["result"]
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.send({"op": "quit"})
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def ensure_reference_venv(path: Path) -> str | None:
+    """The reference venv's Python, creating the venv once; None (with a note) on failure."""
+    python = path / "bin" / "python"
+    check = [
+        str(python),
+        "-c",
+        "import sinetstream, sinetstreamplugin.mqtt, sinetstreamplugin.kafka",
+    ]
+    if python.exists() and subprocess.run(check, check=False, capture_output=True).returncode == 0:
+        return str(python)
+    note(f"setting up the reference SINETStream {REF_VERSION} in {path} (once) ...")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *REF_PACKAGES],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(check, check=True)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        note(f"reference venv unavailable ({exc}); the ref columns are skipped")
+        return None
+    return str(python)
+
+
+# -- cases -------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One thing measured for several implementations."""
+
+    section: str  # codec, queue, mqtt, kafka
+    mode: str  # encode, decode, sync, async, async-aes, reader, e2e-sync, ...
+    size: int
+    variant: str = ""  # codec name, or "qos0"/"qos1"
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    feed: dict[str, Any] | None = None  # for MQTT readers: published while each reader reads
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        parts = [self.section, self.mode, self.variant, _report.size_label(self.size)]
+        return " ".join(p for p in parts if p)
+
+
+def v3_plain_frame(payload: bytes) -> bytes:
+    """A SINETStream v3 plaintext message (facts §3.2-3.3), for feeding readers."""
+
+    def varint(value: int) -> bytes:
+        zz = (value << 1) ^ (value >> 63)
+        out = bytearray()
+        while True:
+            byte = zz & 0x7F
+            zz >>= 7
+            if zz:
+                out.append(byte | 0x80)
+            else:
+                out.append(byte)
+                return bytes(out)
+
+    avro = bytes.fromhex("c3011f9c0c91eb33664f") + varint(time.time_ns() // 1000)
+    return bytes.fromhex("df0300000000") + avro + varint(len(payload)) + payload
+
+
+def count_for(size: int, per_s: float, seconds: float, max_bytes: int = 128 << 20) -> int:
+    """Messages for about ``seconds`` at ``per_s``, capped by bytes held in flight."""
+    return max(50, min(int(per_s * seconds), max_bytes // max(size, 1)))
+
+
+def codec_cases(duration: float) -> list[Case]:
+    cases = []
+    for name, params in CODECS.items():
+        for size in SIZES:
+            for direction in ("encode", "decode"):
+                job = {
+                    "op": "codec",
+                    "direction": direction,
+                    "params": params,
+                    "size": size,
+                    "kind": "text",
+                    "duration": duration,
+                }
+                cases.append(Case("codec", direction, size, name, {"ours": job, "ref": job}))
+    return cases
+
+
+def queue_cases() -> list[Case]:
+    cases = []
+    for size in SIZES:
+        for async_api in (False, True):
+            topic = f"bench-queue-{uuid.uuid4().hex[:8]}"
+            common = {"no_config": True, "type": "queue", "consistency": "AT_LEAST_ONCE"}
+            job = {
+                "op": "perf",
+                "writer_params": {**common, "topic": topic},
+                "reader_params": {**common, "topics": topic, "receive_timeout_ms": 2000},
+                "size": size,
+                "count": count_for(size, 30000, 1.0, 64 << 20),
+                "async": async_api,
+            }
+            cases.append(Case("queue", "async" if async_api else "sync", size, "", {"ours": job}))
+    return cases
+
+
+def e2e_cases(backend: str, port: int, duration: float, variants: list[str]) -> list[Case]:
+    """Writer and reader cases of one broker backend."""
+    brokers = f"127.0.0.1:{port}"
+    cases: list[Case] = []
+    for variant in variants:
+        consistency = "AT_MOST_ONCE" if variant == "qos0" else "AT_LEAST_ONCE"
+        base = {"type": backend, "brokers": brokers, "consistency": consistency}
+        sinet = {"no_config": True}
+        if backend == "kafka":
+            # Reference 1.10 hands type_spec to both client objects; keep it consumer-safe.
+            reader_spec = {"auto_offset_reset": "earliest", "group_id": None}
+        for size in SIZES:
+            for mode in ("sync", "async", "async-aes", "reader"):
+                topic = f"bench-{backend}-{mode}-{uuid.uuid4().hex[:8]}"
+                if mode == "reader":
+                    count = {100: 20000, 1024: 20000, 65536: 1500}[size]
+                    params = {**base, "topics": topic, "receive_timeout_ms": 5000}
+                    job = {"op": "read", "count": count}
+                    case = Case(backend, mode, size, variant)
+                    case.jobs["raw"] = {**job, "params": params}
+                    sparams = {**params, **sinet}
+                    if backend == "kafka":
+                        sparams["type_spec"] = reader_spec
+                    case.jobs["ours"] = case.jobs["ref"] = {**job, "params": sparams}
+                    case.feed = {
+                        "op": "feed",
+                        "params": {**base, "topic": topic},
+                        "wire_hex": v3_plain_frame(os.urandom(size)).hex(),
+                        "count": count,
+                    }
+                    cases.append(case)
+                    continue
+                async_api = mode != "sync"
+                if async_api:
+                    # paho cannot hold more than 65535 unacknowledged messages (message ids)
+                    cap = 60000 if backend == "mqtt" else 200000
+                    count = min(cap, count_for(size, 1e6, 1.0))
+                else:
+                    count = count_for(size, 1e6, 1.0)
+                job = {
+                    "op": "write",
+                    "size": size,
+                    "count": count,
+                    "duration": duration,
+                    "async": async_api,
+                }
+                case = Case(backend, mode, size, variant)
+                params = {**base, "topic": topic}
+                sparams = {**params, **sinet}
+                if mode == "async-aes":
+                    sparams.update(AES_GCM)
+                else:
+                    case.jobs["raw"] = {**job, "params": params}
+                case.jobs["ours"] = case.jobs["ref"] = {**job, "params": sparams}
+                cases.append(case)
+    return cases
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def run_case(case: Case, impl: str, driver: Driver, feeder: Driver | None) -> None:
+    job = case.jobs[impl]
+    if case.feed is not None and case.section == "kafka":
+        # Kafka keeps messages: fill the topic once, then every reader reads it from the start.
+        if not case.results and "_filled" not in case.errors:
+            assert feeder is not None
+            feeder.ask(case.feed)
+            case.errors["_filled"] = "yes"
+        result = driver.ask(job)
+    elif case.feed is not None:
+        assert feeder is not None
+        driver.send(job)
+        ready = driver.receive(60)
+        if not ready.get("event"):
+            raise DriverError(f"{driver.name}: {ready.get('error')}")
+        time.sleep(0.2)  # a reader may still be subscribing right after open()
+        feeder.ask(case.feed)
+        reply = driver.receive(180)
+        if not reply.get("ok"):
+            raise DriverError(f"{driver.name}: {reply.get('error')}")
+        result = reply["result"]
+    else:
+        result = driver.ask(job)
+    case.results.setdefault(impl, []).append(result)
+
+
+def run_cases(
+    cases: list[Case], drivers: dict[str, Driver], rounds: int, progress: Progress
+) -> None:
+    feeder = drivers.get("feeder")
+    for r in range(rounds):
+        for i, case in enumerate(cases):
+            impls = [impl for impl in IMPLS if impl in case.jobs and impl in drivers]
+            shift = (r + i) % len(impls) if impls else 0
+            for impl in impls[shift:] + impls[:shift]:
+                progress.step(f"round {r + 1}/{rounds}: {case.key} [{impl}]")
+                if impl in case.errors:
+                    continue
+                try:
+                    run_case(case, impl, drivers[impl], feeder)
+                except DriverError as exc:
+                    case.errors[impl] = str(exc)
+                    note(f"\n{case.key} [{impl}] failed: {exc}")
+    for case in cases:
+        case.errors.pop("_filled", None)
+
+
+def ours_backends() -> tuple[set[str], str | None]:
+    """The backend types our installed sinetstream offers, or why none can be used."""
+    try:
+        import sinetstream
+        from sinetstream import _registry
+    except ImportError as exc:
+        return set(), f"sinetstream cannot be imported ({exc})"
+    if not hasattr(sinetstream, "MessageWriter"):
+        return set(), "sinetstream has no MessageWriter yet"
+    return set(_registry.registry("writer").names()), None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (>= 3)")
+    parser.add_argument(
+        "--sections", default="codec,queue,mqtt,kafka", help="comma-separated subset"
+    )
+    parser.add_argument("--duration", type=float, default=0.8, help="seconds per writer run")
+    parser.add_argument("--codec-duration", type=float, default=0.2, help="seconds per codec run")
+    parser.add_argument("--ref-venv", type=Path, default=ROOT / ".bench" / "ref-1.10")
+    parser.add_argument("--no-ref", action="store_true", help="skip the reference 1.10")
+    parser.add_argument(
+        "--baselines-anyway",
+        action="store_true",
+        help="run raw and ref for a backend even when our backend package is missing",
+    )
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where the report goes")
+    parser.add_argument("--no-docs", action="store_true", help="print only; write no files")
+    args = parser.parse_args()
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    started = time.monotonic()
+    (ROOT / ".bench").mkdir(exist_ok=True)
+
+    backends, why_not = ours_backends()
+    if why_not:
+        note(f"ours: {why_not}; only the baselines can run")
+
+    drivers: dict[str, Driver] = {}
+    skipped: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        if not why_not:
+            drivers["ours"] = Driver("ours", sys.executable, "sinetstream")
+            stack.callback(drivers["ours"].close)
+        ref_python = None if args.no_ref else ensure_reference_venv(args.ref_venv)
+        if ref_python:
+            drivers["ref"] = Driver("ref", ref_python, "sinetstream")
+            stack.callback(drivers["ref"].close)
+        if {"mqtt", "kafka"} & set(sections):
+            drivers["raw"] = Driver("raw", sys.executable, "raw")
+            drivers["feeder"] = Driver("feeder", sys.executable, "raw")
+            stack.callback(drivers["raw"].close)
+            stack.callback(drivers["feeder"].close)
+
+        all_cases: list[Case] = []
+        for section in sections:
+            if section == "codec":
+                all_cases += codec_cases(args.codec_duration)
+            elif section == "queue":
+                if "queue" not in backends:
+                    skipped["queue"] = "sinetstream-queue is not installed (or core not ready)"
+                    continue
+                all_cases += queue_cases()
+            elif section in ("mqtt", "kafka"):
+                package = f"sinetstream-{section}"
+                if section not in backends and not args.baselines_anyway:
+                    skipped[section] = f"{package} is not installed (or not working yet)"
+                    continue
+                broker = _brokers.mosquitto if section == "mqtt" else _brokers.tansu
+                try:
+                    port = stack.enter_context(broker())
+                except _brokers.BrokerUnavailable as exc:
+                    skipped[section] = str(exc)
+                    continue
+                variants = ["qos0", "qos1"] if section == "mqtt" else [""]
+                cases = e2e_cases(section, port, args.duration, variants)
+                if section not in backends:
+                    for case in cases:
+                        case.jobs.pop("ours", None)
+                    skipped[section] = f"{package} missing: raw and ref only"
+                all_cases += cases
+            else:
+                parser.error(f"unknown section {section!r}")
+        for section, why in skipped.items():
+            note(f"section {section}: skipped - {why}")
+
+        total = (
+            sum(len([i for i in IMPLS if i in c.jobs and i in drivers]) for c in all_cases)
+            * args.rounds
+        )
+        progress = Progress(total)
+        run_cases(all_cases, drivers, args.rounds, progress)
+        progress.end_line()
+        versions = {name: d.info for name, d in drivers.items() if name != "feeder"}
+
+    elapsed = time.monotonic() - started
+    env = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        "python": platform.python_version(),
+        "versions": versions,
+        "rounds": args.rounds,
+        "elapsed_s": elapsed,
+        "skipped": skipped,
+    }
+    summary = _report.summarize(all_cases)
+    print(_report.text_table(summary))
+    checks = _report.targets(summary)
+    print(_report.text_targets(checks))
+    raw_dump = {"env": env, "cases": [_report.case_dict(c) for c in all_cases]}
+    (ROOT / ".bench" / "results.json").write_text(json.dumps(raw_dump, indent=1))
+    if not args.no_docs:
+        plots = _report.plots(summary, args.docs)
+        _report.write_markdown(args.docs / "performance.md", summary, checks, env, plots)
+        note(f"wrote {args.docs / 'performance.md'} and {len(plots)} plot(s)")
+    note(f"benchmark finished in {_mmss(elapsed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
