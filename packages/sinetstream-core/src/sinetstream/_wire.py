@@ -26,6 +26,7 @@ __all__ = [
     "V3_MARKER",
     "avro_pack",
     "avro_unpack",
+    "check_timestamp",
     "decode_varint",
     "encode_varint",
     "v3_pack",
