@@ -158,10 +158,10 @@ def resolve_compression(compression: Any, *, writer: bool) -> Compression:
             f"compression.{algorithm}: must be a mapping of codec arguments, "
             f"got {type(params).__name__}"
         )
-    if algorithm == GZIP:
-        return _gzip(level, params, writer)
-    if algorithm == ZSTD:
-        return _zstd(level, params, writer)
+    if algorithm in (GZIP, ZSTD):
+        # Readers ignore the level of the built-ins (the format does not depend on it).
+        build = _gzip if algorithm == GZIP else _zstd
+        return build(level if writer else None, params, writer)
     cls = registry("compression").get(algorithm, unknown=InvalidArgumentError)
     try:
         plugin = cls(level=level, params=params)
