@@ -28,8 +28,15 @@ def _writer(name: str, topic: str = "t", **spec: object) -> MessageWriter:
 
 
 def _reader(name: str, topics: object = "t", timeout: int = 200, **spec: object) -> MessageReader:
-    return MessageReader(None, topics, no_config=True, type="queue", brokers=name,
-                         receive_timeout_ms=timeout, type_spec=spec)
+    return MessageReader(
+        None,
+        topics,
+        no_config=True,
+        type="queue",
+        brokers=name,
+        receive_timeout_ms=timeout,
+        type_spec=spec,
+    )
 
 
 def test_every_reader_gets_every_message(name: str) -> None:
@@ -62,8 +69,11 @@ def test_full_topic_applies_backpressure_then_times_out(name: str) -> None:
 
 
 def test_blocked_publish_resumes_when_the_reader_catches_up(name: str) -> None:
-    with _reader(name, maxsize=2, timeout=2000) as r, _writer(name, maxsize=2,
-                                                              publish_timeout_ms=5000) as w:
+    with (
+        _reader(name, maxsize=2, timeout=2000) as r,
+        _writer(name, maxsize=2, publish_timeout_ms=5000) as w,
+    ):
+
         def produce() -> None:
             for i in range(50):
                 w.publish(b"%d" % i)
@@ -81,8 +91,14 @@ def test_blocked_publish_resumes_when_the_reader_catches_up(name: str) -> None:
 
 def test_async_writer_keeps_order_through_a_full_topic(name: str) -> None:
     with _reader(name, maxsize=5, timeout=2000) as r:
-        w = AsyncMessageWriter(None, "t", no_config=True, type="queue", brokers=name,
-                               type_spec={"maxsize": 5, "publish_timeout_ms": 5000})
+        w = AsyncMessageWriter(
+            None,
+            "t",
+            no_config=True,
+            type="queue",
+            brokers=name,
+            type_spec={"maxsize": 5, "publish_timeout_ms": 5000},
+        )
         with w:
             promises = [w.publish(b"%d" % i) for i in range(100)]  # never blocks
             got = []
@@ -95,8 +111,14 @@ def test_async_writer_keeps_order_through_a_full_topic(name: str) -> None:
 
 
 def test_async_writer_rejects_when_the_topic_stays_full(name: str) -> None:
-    w = AsyncMessageWriter(None, "t", no_config=True, type="queue", brokers=name,
-                           type_spec={"maxsize": 1, "publish_timeout_ms": 100})
+    w = AsyncMessageWriter(
+        None,
+        "t",
+        no_config=True,
+        type="queue",
+        brokers=name,
+        type_spec={"maxsize": 1, "publish_timeout_ms": 100},
+    )
     with _reader(name, maxsize=1), w:
         assert w.publish(b"fits").get(1)
         p = w.publish(b"no room")

@@ -16,7 +16,7 @@ are installed as separate distributions: ``sinetstream-queue``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._api import AsyncMessageReader, AsyncMessageWriter, MessageReader, MessageWriter
 from ._config import AT_LEAST_ONCE, AT_MOST_ONCE, EXACTLY_ONCE, Consistency
@@ -27,7 +27,7 @@ from .error import (
     AlreadyConnectedError,
     AuthenticationError,
     AuthorizationError,
-    ConnectionError,
+    ConnectionError,  # noqa: A004 - the reference's public name
     InvalidArgumentError,
     InvalidConfigError,
     InvalidMessageError,
@@ -38,7 +38,7 @@ from .error import (
     UnsupportedServiceTypeError,
 )
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._codec import SINETStreamMessageDecoder, SINETStreamMessageEncoder
 
 __all__ = [
@@ -82,7 +82,7 @@ BYTE_ARRAY = "byte_array"
 _LAZY = {"SINETStreamMessageEncoder", "SINETStreamMessageDecoder"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # The codec pulls in cryptography and zstandard: load it on first use only.
     if name in _LAZY:
         from . import _codec

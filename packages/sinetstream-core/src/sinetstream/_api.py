@@ -296,8 +296,11 @@ class _MessageIO:
                 "\n    on_invalid_message raise (default) | skip undecodable messages",
             )
         return _USAGE.format(
-            cls=cls.__name__, topic_arg="topic", topic_help="the topic to publish to",
-            ser="serializer", extra="",
+            cls=cls.__name__,
+            topic_arg="topic",
+            topic_help="the topic to publish to",
+            ser="serializer",
+            extra="",
         )
 
     def _debug_get_plugin(self) -> Any:
@@ -506,9 +509,10 @@ class AsyncMessageReader(_ReaderBase):
     def on_message(self, callback: Callable[[Message], None] | None) -> None:
         with self._pending_lock:
             self._on_message = callback
-            backlog = list(self._pending) if callback is not None else []
-            if callback is not None:
-                self._pending.clear()
+            if callback is None:
+                return
+            backlog = list(self._pending)
+            self._pending.clear()
         for message in backlog:
             self._deliver(callback, message)
 
@@ -613,8 +617,7 @@ class _WriterBase(_MessageIO):
         if isinstance(topic, (list, tuple)):
             if len(topic) != 1:
                 raise InvalidArgumentError(
-                    f"{self._where}topic: a writer publishes to exactly one topic, "
-                    f"got {len(topic)}"
+                    f"{self._where}topic: a writer publishes to exactly one topic, got {len(topic)}"
                 )
             topic = topic[0]
         if topic is not None and (not isinstance(topic, str) or not topic):
@@ -723,10 +726,11 @@ class AsyncMessageWriter(_WriterBase):
             pending = plugin.publish(message, **kwargs) if kwargs else plugin.publish(message)
         except Exception as exc:
             self._metrics.error()
-            error = exc if isinstance(exc, SinetError) else SinetError(
-                f"{self._where}publish failed: {type(exc).__name__}: {exc}"
+            error = (
+                exc
+                if isinstance(exc, SinetError)
+                else SinetError(f"{self._where}publish failed: {type(exc).__name__}: {exc}")
             )
             return self._promise.rejected_promise(error)
         self._metrics.message(len(message), unc, comp)
         return self._promise.settle_from(pending, self._count_error)
-

@@ -10,6 +10,7 @@ Every error names the file, the service and the key at fault.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import enum
 import os
@@ -108,7 +109,7 @@ def _yaml_loader() -> Any:
 
     base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class Loader(base):  # type: ignore[misc,valid-type]
+    class Loader(base):  # type: ignore[misc]
         pass
 
     def encrypted(loader: Any, node: Any) -> _Encrypted:
@@ -127,7 +128,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise NoConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
     try:
-        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
@@ -339,7 +340,9 @@ def resolve(
     if isinstance(crypto, dict) and isinstance(crypto.get("password"), str):
         crypto["password"] = {"value": crypto["password"]}
     if "type" not in params or params["type"] in (None, ""):
-        raise InvalidConfigError(f"{prefix}key 'type' is missing: name the backend (queue, kafka, mqtt, ...)")
+        raise InvalidConfigError(
+            f"{prefix}key 'type' is missing: name the backend (queue, kafka, mqtt, ...)"
+        )
     if not isinstance(params["type"], str):
         raise InvalidConfigError(f"{prefix}key 'type' must be a string, not {params['type']!r}")
     if params.get("message_format") not in (2, 3):
@@ -401,10 +404,8 @@ def remove_temp_files(paths: list[str]) -> None:
     """Remove the temp files written by :func:`write_inline_files`."""
     while paths:
         path = paths.pop()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def check_config_file(path: str | os.PathLike[str]) -> list[str]:
@@ -435,9 +436,10 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
         backend = params.get("type")
         if not backend:
             problems.append(f"{prefix}key 'type' is missing")
-        elif not isinstance(backend, str) or backend not in registry("reader").names() + registry(
-            "writer"
-        ).names():
+        elif (
+            not isinstance(backend, str)
+            or backend not in registry("reader").names() + registry("writer").names()
+        ):
             problems.append(f"{prefix}type: no backend plugin named {backend!r} is installed")
         if cfg.version >= 3:
             extra = sorted(

@@ -28,7 +28,7 @@ def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -
         fut.set_result(value)
 
 
-class SinetPromise(Promise):  # type: ignore[misc]
+class SinetPromise(Promise[Any]):
     """A ``promise.Promise`` that asyncio code can ``await``.
 
     Awaiting works from any event loop, whichever thread settles the promise.
@@ -56,9 +56,7 @@ def _as_sinet_error(error: BaseException) -> SinetError:
     return wrapped
 
 
-def settle_from(
-    source: Any, on_error: Callable[[SinetError], None]
-) -> SinetPromise:
+def settle_from(source: Any, on_error: Callable[[SinetError], None]) -> SinetPromise:
     """A :class:`SinetPromise` that follows a backend's Promise, Future or plain value.
 
     A rejection is turned into a :class:`SinetError` (the original as its

@@ -148,13 +148,18 @@ class Registry:
                         f"(entry-point group {self.entry_point_group}; installed: {known})"
                     )
                 dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
-                where = f"entry point {name} = {ep.value} (group {self.entry_point_group}, distribution {dist})"
+                where = (
+                    f"entry point {name} = {ep.value} "
+                    f"(group {self.entry_point_group}, distribution {dist})"
+                )
                 try:
                     cls = ep.load()
                 except Exception as exc:
                     raise UnsupportedServiceTypeError(f"{where} failed to load: {exc!r}") from exc
             if not isinstance(cls, type):
-                raise UnsupportedServiceTypeError(f"{where} is not a class but {type(cls).__name__}")
+                raise UnsupportedServiceTypeError(
+                    f"{where} is not a class but {type(cls).__name__}"
+                )
             missing = _missing_members(cls, self.group)
             if missing:
                 raise UnsupportedServiceTypeError(
@@ -181,12 +186,12 @@ def registry(group: str) -> Registry:
 def _takes_confver(cls: type) -> bool:
     """True for the 1.10 constructor ``(confver, params)``, False for ``(params)``."""
     try:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls)
     except (TypeError, ValueError):
         return False
     positional = [
         p
-        for p in list(sig.parameters.values())[1:]
+        for p in sig.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
@@ -194,9 +199,7 @@ def _takes_confver(cls: type) -> bool:
     return len(positional) >= 2
 
 
-def instantiate_backend(
-    cls: type, confver: spi.ConfigVersion, params: dict[str, Any]
-) -> Any:
+def instantiate_backend(cls: type, confver: spi.ConfigVersion, params: dict[str, Any]) -> Any:
     """Construct a backend plugin with whichever constructor it declares."""
     factory: Callable[..., Any] = cls
     try:

@@ -145,7 +145,7 @@ class _PluginBase(ABC):  # noqa: B024 - shared optional hooks, no abstract metho
         """Backend-specific metrics, shown as ``Metrics.raw`` (default ``None``)."""
         return None
 
-    def reset_metrics(self) -> None:
+    def reset_metrics(self) -> None:  # noqa: B027 - optional hook, empty by design
         """Reset the backend-specific metrics, if the backend keeps any."""
 
     def info(self, ipath: list[str], kwargs: Mapping[str, Any]) -> Any:

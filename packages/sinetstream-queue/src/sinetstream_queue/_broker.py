@@ -119,7 +119,9 @@ class Broker:
             t = self._topics.get(topic)
             return len(t.log) if t is not None else 0
 
-    def publish(self, topic: str, value: bytes, timestamp: int = 0, timeout: float | None = None) -> Record:
+    def publish(
+        self, topic: str, value: bytes, timestamp: int = 0, timeout: float | None = None
+    ) -> Record:
         """Append ``value`` to ``topic``, waiting up to ``timeout`` s while it is full."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:

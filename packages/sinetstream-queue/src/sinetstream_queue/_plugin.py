@@ -261,7 +261,7 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
 
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         super().__init__(confver, params)
-        self._backlog: deque[tuple[bytes, Promise]] = deque()
+        self._backlog: deque[tuple[bytes, Promise[Any]]] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -275,7 +275,7 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
         )
         self._thread.start()
 
-    def publish(self, message: bytes) -> Promise:
+    def publish(self, message: bytes) -> Promise[Any]:
         """Store ``message``; the Promise resolves with its :class:`Record`."""
         self._check_open()
         timestamp = getattr(message, "timestamp", 0)
@@ -285,7 +285,7 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
                 if record is not None:
                     self._published += 1
                     return Promise.resolve(record)
-            pending = Promise()
+            pending: Promise[Any] = Promise()
             self._backlog.append((message, pending))
             self._cond.notify()
             return pending

