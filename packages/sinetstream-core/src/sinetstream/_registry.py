@@ -7,15 +7,16 @@ the distribution, the entry point and what is wrong.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import spi
 from .error import InvalidArgumentError, SinetError, UnsupportedServiceTypeError
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = ["PluginInfo", "Registry", "instantiate_backend", "registry"]
 
@@ -72,6 +73,8 @@ class Registry:
 
     def _scan(self) -> dict[str, metadata.EntryPoint]:
         if self._entry_points is None:
+            from importlib import metadata  # slow to import: only when a plugin is needed
+
             eps = metadata.entry_points(group=self.entry_point_group)
             self._entry_points = {ep.name: ep for ep in eps}
         return self._entry_points
@@ -185,6 +188,8 @@ def registry(group: str) -> Registry:
 
 def _takes_confver(cls: type) -> bool:
     """True for the 1.10 constructor ``(confver, params)``, False for ``(params)``."""
+    import inspect
+
     try:
         sig = inspect.signature(cls)
     except (TypeError, ValueError):
