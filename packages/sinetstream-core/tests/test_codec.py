@@ -313,6 +313,16 @@ def test_wrong_password(mode: str) -> None:
     assert PASSWORD not in str(info.value)
 
 
+@pytest.mark.parametrize("writer_mode", ["GCM", "EAX", "CBC", "CTR", "OFB", "CFB", "OPENPGP"])
+@pytest.mark.parametrize("reader_mode", ["GCM", "EAX", "CBC", "CTR", "OFB", "CFB", "OPENPGP"])
+def test_wrong_mode_is_invalid_message(writer_mode: str, reader_mode: str) -> None:
+    if writer_mode == reader_mode:
+        return
+    wire = Encoder(enc_params(writer_mode, key=K1, padding="pkcs7")).encode(b"m" * 20, TS)[0]
+    with pytest.raises(InvalidMessageError):
+        Decoder(enc_params(reader_mode, key=K1, padding="pkcs7")).decode(wire)
+
+
 def test_raw_key_writer_still_sends_salt() -> None:
     e = Encoder(enc_params("GCM", key=K1))
     w1, w2 = e.encode(b"a", TS)[0], e.encode(b"a", TS)[0]

@@ -272,9 +272,11 @@ class Decoder:
                 f"cannot decode message: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _decode(self, data: bytes, plugin_timestamp_us: int) -> tuple[Any, int, int, int]:
-        if type(data) is not bytes:
-            data = bytes(data)
+    def _decode(
+        self, message: bytes | bytearray | memoryview, plugin_timestamp_us: int
+    ) -> tuple[Any, int, int, int]:
+        # A bytes subclass (e.g. PluginMessage) is used as is, without a copy.
+        data = message if isinstance(message, bytes) else bytes(message)
         decrypt = self._decrypt
         if self._user_data_only:
             payload = data if decrypt is None else decrypt(self._max_version, data)
