@@ -95,6 +95,9 @@ class ReaderConfig:
     receive_timeout_ms: float
     #: Commit the offsets of a fetched batch before handing it over (AT_MOST_ONCE).
     commit_before_delivery: bool = False
+    #: Start partitions assigned at open() without a committed offset at their end
+    #: (False when the user chose ``auto_offset_reset`` in type_spec).
+    start_at_end: bool = True
 
 
 def _brokers(params: Mapping[str, Any]) -> list[str]:
@@ -277,6 +280,14 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
             "kafka reader: topic patterns need a consumer group; remove group_id: null"
         )
 
+    # Default start: partitions held at open() without a committed offset start at
+    # their end (messages published after open() are read); partitions that appear
+    # later (topic created after open(), new pattern matches) start at their beginning,
+    # so the messages that created them are not lost.
+    start_at_end = "auto_offset_reset" not in spec
+    if start_at_end:
+        config["auto_offset_reset"] = "earliest"
+
     commit_before = False
     if group_id is None:
         config["enable_auto_commit"] = False
@@ -310,4 +321,5 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
         group_id=group_id,
         receive_timeout_ms=timeout,
         commit_before_delivery=commit_before,
+        start_at_end=start_at_end,
     )

@@ -88,8 +88,23 @@ class _ReaderBase:
                 # it here, so that messages published after open() are received.
                 join_ms = deadline_ms + float(config.get("session_timeout_ms", 45_000))
                 self._await_join(consumer, listener.event, join_ms)
+            assigned = consumer.assignment()
+            if cfg.start_at_end and assigned:
+                fresh = [
+                    tp
+                    for tp in assigned
+                    if cfg.group_id is None or consumer.committed(tp, timeout_ms=deadline_ms) is None
+                ]
+                if fresh:
+                    consumer.seek_to_end(*fresh)
+                    # Drop what the join's poll fetched from before open() on those.
+                    skip = set(fresh)
+                    kept = [
+                        r for r in self._queue if TopicPartition(r[0].topic, r[0].partition) not in skip
+                    ]
+                    self._queue = deque(kept)
             # Resolve start offsets now rather than at the first poll, for the same reason.
-            for tp in consumer.assignment():
+            for tp in assigned:
                 consumer.position(tp, timeout_ms=deadline_ms)
         except Exception as exc:
             consumer.close(autocommit=False, timeout_ms=0)

