@@ -22,6 +22,8 @@ Features a backend may declare (tests needing an undeclared one are skipped):
 ``multiple_topics``  one reader can subscribe to several topics
 ``seek``             readers implement ``seek_to_beginning`` / ``seek_to_end``
 ``wildcards``        a topic filter given in ``Backend.wildcard`` matches sub-topics
+``reconnect``        readers and writers at AT_LEAST_ONCE survive ``Backend.restart()``
+                     (a broker restart) with no successfully published message lost
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from typing import Any
 
 __all__ = ["FEATURES", "Backend", "ConformanceSuite"]
 
-FEATURES = frozenset({"ordering", "persistence", "multiple_topics", "seek", "wildcards"})
+FEATURES = frozenset(
+    {"ordering", "persistence", "multiple_topics", "seek", "wildcards", "reconnect"}
+)
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Backend:
     how long a test waits for a message. ``settle_s`` is slept after a reader
     opens, for backends whose subscription completes after ``open()``.
     ``wildcard`` turns a base topic into a filter matching ``base/<sub>``.
+    ``restart`` stops and restarts the broker (keeping its storage) and returns
+    when it accepts connections again.
     """
 
     params: dict[str, Any]
@@ -53,6 +59,7 @@ class Backend:
     settle_s: float = 0.0
     topic_prefix: str = "conformance"
     wildcard: Callable[[str], str] | None = None
+    restart: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.features) - FEATURES

@@ -20,6 +20,7 @@ from sinetstream import (
     MessageReader,
     MessageWriter,
     NotOpenError,
+    SinetError,
 )
 
 if TYPE_CHECKING:
@@ -359,3 +360,35 @@ class ConformanceSuite:
                 wb.publish(b"b")
             got = {(m.topic, m.value) for m in _collect(reader, 2)}
         assert got == {(f"{base}/a", b"a"), (f"{base}/b", b"b")}
+
+    def test_reconnect(self, backend: Backend) -> None:
+        _require(backend, "reconnect")
+        assert backend.restart is not None
+        topic = backend.topic()
+        sent: list[bytes] = []
+        got: set[bytes] = set()
+        with _reader(backend, topic, consistency=AT_LEAST_ONCE, receive_timeout_ms=500) as reader:
+            time.sleep(backend.settle_s)
+            with _writer(backend, topic, consistency=AT_LEAST_ONCE) as writer:
+                for i in range(40):
+                    if i == 20:
+                        backend.restart()
+                    value = b"%d" % i
+                    deadline = time.monotonic() + 60
+                    while True:
+                        try:
+                            writer.publish(value)
+                        except SinetError:
+                            if time.monotonic() > deadline:
+                                raise
+                            time.sleep(0.2)
+                            continue
+                        sent.append(value)
+                        break
+            deadline = time.monotonic() + 60
+            while not set(sent) <= got and time.monotonic() < deadline:
+                try:
+                    got.update(m.value for m in reader)
+                except SinetError:
+                    time.sleep(0.2)
+        assert set(sent) - got == set()
