@@ -124,3 +124,9 @@ def test_varint_roundtrip(n: int, tail: bytes) -> None:
 @given(INT64, st.binary(max_size=300), st.binary(max_size=5))
 def test_avro_roundtrip(ts: int, payload: bytes, tail: bytes) -> None:
     assert avro_unpack(avro_pack(ts, payload) + tail) == (ts, payload)
+
+
+def test_avro_unpack_at_an_offset() -> None:
+    assert avro_unpack(b"\xdf\x03\x00\x00\x00\x00" + AVRO_HELLO, 6) == (1700000000123456, b"hello")
+    with pytest.raises(InvalidMessageError, match="truncated"):
+        avro_unpack(b"123456" + AVRO_HELLO[:10], 6)

@@ -114,7 +114,6 @@ class Encoder:
     __slots__ = (
         "_compress",
         "_encrypt",
-        "_header",
         "_plain_prefix",
         "_serialize",
         "_user_data_only",
@@ -137,22 +136,22 @@ class Encoder:
             comp = resolve_compression(params.get("compression"), writer=True)
             self._compress = comp.compress
             self.compression = comp.name
-        self._encrypt: Callable[[bytes], bytes] | None = None
+        encryptor: MessageEncryptor | None = None
         self.encryption: str | None = None
         self.key_version = 0
         if _flag(params, "data_encryption"):
             config = parse_crypto(params.get("crypto"))
             warn_if_unauthenticated(config, "writer")
             encryptor = MessageEncryptor(config)
-            self._encrypt = encryptor.encrypt
             self.encryption = config.describe()
             self.key_version = encryptor.key_version
         # Constant leading bytes, computed once.
-        if self.message_format >= 3:
-            self._header = V3_MARKER + self.key_version.to_bytes(2, "big")
-        else:
-            self._header = b""
-        self._plain_prefix = self._header + AVRO_PREFIX
+        header = b""
+        if self.message_format >= 3 and not self._user_data_only:
+            header = V3_MARKER + self.key_version.to_bytes(2, "big")
+        self._plain_prefix = header + AVRO_PREFIX
+        # header ‖ encrypt(data) in one call, or None when encryption is off
+        self._encrypt = None if encryptor is None else encryptor.sealer(header)
 
     def encode(self, value: Any, timestamp_us: int) -> tuple[bytes, int, int]:
         """Return ``(wire_bytes, uncompressed_size, compressed_size)``.
@@ -196,8 +195,7 @@ class Encoder:
         size = encode_varint(compressed << 1)
         if encrypt is None:
             return b"".join((self._plain_prefix, stamp, size, payload)), uncompressed, compressed
-        body = encrypt(b"".join((AVRO_PREFIX, stamp, size, payload)))
-        return self._header + body, uncompressed, compressed
+        return encrypt(b"".join((AVRO_PREFIX, stamp, size, payload))), uncompressed, compressed
 
     def _as_bytes(self, payload: Any) -> bytes:
         if isinstance(payload, (bytes, bytearray, memoryview)):
@@ -246,7 +244,7 @@ class Decoder:
             comp = resolve_compression(params.get("compression"), writer=False)
             self._decompress = comp.decompress
             self.compression = comp.name
-        self._decrypt: Callable[[int, bytes], bytes] | None = None
+        self._decrypt: Callable[[int, bytes, int], bytes] | None = None
         self.encryption: str | None = None
         self._max_version = 0
         if _flag(params, "data_encryption"):
@@ -279,30 +277,30 @@ class Decoder:
         data = message if isinstance(message, bytes) else bytes(message)
         decrypt = self._decrypt
         if self._user_data_only:
-            payload = data if decrypt is None else decrypt(self._max_version, data)
+            payload = data if decrypt is None else decrypt(self._max_version, data, 0)
             timestamp_us = plugin_timestamp_us
         else:
             if self.message_format >= 3 and len(data) > _V3_HEADER_LEN and data[:4] == V3_MARKER:
                 key_version = (data[4] << 8) | data[5]
-                body = data[_V3_HEADER_LEN:]
+                start = _V3_HEADER_LEN
             else:
                 # Version 2 message (or a v2 reader): no header, the reader's newest key.
                 key_version = self._max_version
-                body = data
+                start = 0
             if decrypt is None:
                 if key_version:
                     raise InvalidMessageError(
                         f"invalid key_version={key_version}: the message is encrypted "
                         "but this reader has data_encryption off"
                     )
+                timestamp_us, payload = avro_unpack(data, start)
             else:
                 if not key_version:
                     raise InvalidMessageError(
                         "invalid key_version=0: the message is not encrypted "
                         "but this reader has data_encryption on"
                     )
-                body = decrypt(key_version, body)
-            timestamp_us, payload = avro_unpack(body)
+                timestamp_us, payload = avro_unpack(decrypt(key_version, data, start))
         compressed = len(payload)
         if self._decompress is not None:
             payload = self._decompress(payload)

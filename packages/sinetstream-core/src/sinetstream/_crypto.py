@@ -26,7 +26,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -284,15 +285,16 @@ def warn_if_unauthenticated(config: CryptoConfig, who: str) -> None:
 
 
 class _KeyedCipher(Protocol):
-    def seal(self, salt: bytes, data: bytes) -> bytes: ...
+    # seal: ``head ‖ iv ‖ ciphertext ‖ tag``; ``head`` ends with ``salt`` (the writer puts
+    # the packet header in front of it, so the message is assembled with one copy).
+    def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes: ...
 
-    def open(self, block: bytes, salt_len: int) -> bytes: ...
+    # open: plaintext of the block ``buf[start:]``, whose first ``salt_len`` bytes are the salt.
+    def open(self, buf: bytes, start: int, salt_len: int) -> bytes: ...
 
 
-def _truncated(block: bytes, need: int) -> InvalidMessageError:
-    return InvalidMessageError(
-        f"truncated encrypted message: {len(block)} bytes, at least {need} needed"
-    )
+def _truncated(size: int, need: int) -> InvalidMessageError:
+    return InvalidMessageError(f"truncated encrypted message: {size} bytes, at least {need} needed")
 
 
 _AUTH_FAILED = (
@@ -309,17 +311,17 @@ class _Gcm:
         self._encrypt = aead.encrypt
         self._decrypt = aead.decrypt
 
-    def seal(self, salt: bytes, data: bytes) -> bytes:
+    def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
         nonce = _urandom(_BLOCK)
-        head = salt + nonce
-        return head + self._encrypt(nonce, data, head)
+        return b"".join((head, nonce, self._encrypt(nonce, data, salt + nonce)))
 
-    def open(self, block: bytes, salt_len: int) -> bytes:
-        end_iv = salt_len + _BLOCK
-        if len(block) < end_iv + _GCM_TAG:
-            raise _truncated(block, end_iv + _GCM_TAG)
+    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+        iv_at = start + salt_len
+        ct_at = iv_at + _BLOCK
+        if len(buf) < ct_at + _GCM_TAG:
+            raise _truncated(len(buf) - start, ct_at + _GCM_TAG - start)
         try:
-            return self._decrypt(block[salt_len:end_iv], block[end_iv:], block[:end_iv])
+            return self._decrypt(buf[iv_at:ct_at], buf[ct_at:], buf[start:ct_at])
         except InvalidTag:
             raise InvalidMessageError(_AUTH_FAILED) from None
 
@@ -347,22 +349,22 @@ class _Eax:
         x = int.from_bytes(n, "big") ^ int.from_bytes(h, "big") ^ int.from_bytes(c, "big")
         return x.to_bytes(_BLOCK, "big")[:_EAX_TAG]
 
-    def seal(self, salt: bytes, data: bytes) -> bytes:
+    def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
         nonce = _urandom(_BLOCK)
-        head = salt + nonce
         n = self._mac(0, nonce)
         ct = Cipher(self._aes, modes.CTR(n)).encryptor().update(data)
-        return b"".join((head, ct, self._tag(n, self._mac(1, head), self._mac(2, ct))))
+        tag = self._tag(n, self._mac(1, salt + nonce), self._mac(2, ct))
+        return b"".join((head, nonce, ct, tag))
 
-    def open(self, block: bytes, salt_len: int) -> bytes:
-        end_iv = salt_len + _BLOCK
-        if len(block) < end_iv + _EAX_TAG:
-            raise _truncated(block, end_iv + _EAX_TAG)
-        nonce = block[salt_len:end_iv]
-        ct = block[end_iv:-_EAX_TAG]
-        n = self._mac(0, nonce)
-        tag = self._tag(n, self._mac(1, block[:end_iv]), self._mac(2, ct))
-        if not hmac.compare_digest(tag, block[-_EAX_TAG:]):
+    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+        iv_at = start + salt_len
+        ct_at = iv_at + _BLOCK
+        if len(buf) < ct_at + _EAX_TAG:
+            raise _truncated(len(buf) - start, ct_at + _EAX_TAG - start)
+        ct = buf[ct_at:-_EAX_TAG]
+        n = self._mac(0, buf[iv_at:ct_at])
+        tag = self._tag(n, self._mac(1, buf[start:ct_at]), self._mac(2, ct))
+        if not hmac.compare_digest(tag, buf[-_EAX_TAG:]):
             raise InvalidMessageError(_AUTH_FAILED)
         return Cipher(self._aes, modes.CTR(n)).decryptor().update(ct)
 
@@ -376,23 +378,24 @@ class _Classic:
         self._aes = algorithms.AES(key)
         self._mode = mode
 
-    def seal(self, salt: bytes, data: bytes) -> bytes:
+    def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
         iv = _urandom(_BLOCK)
         enc = Cipher(self._aes, self._mode(iv)).encryptor()
         try:
-            return b"".join((salt, iv, enc.update(data), enc.finalize()))
+            return b"".join((head, iv, enc.update(data), enc.finalize()))
         except ValueError as exc:  # CBC without padding on a partial block
             raise InvalidMessageError(
                 f"cannot encrypt: {exc} (set crypto.padding: pkcs7 for CBC)"
             ) from None
 
-    def open(self, block: bytes, salt_len: int) -> bytes:
-        end_iv = salt_len + _BLOCK
-        if len(block) < end_iv:
-            raise _truncated(block, end_iv)
-        dec = Cipher(self._aes, self._mode(block[salt_len:end_iv])).decryptor()
+    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+        iv_at = start + salt_len
+        ct_at = iv_at + _BLOCK
+        if len(buf) < ct_at:
+            raise _truncated(len(buf) - start, ct_at - start)
+        dec = Cipher(self._aes, self._mode(buf[iv_at:ct_at])).decryptor()
         try:
-            return dec.update(block[end_iv:]) + dec.finalize()
+            return dec.update(buf[ct_at:]) + dec.finalize()
         except ValueError:
             raise InvalidMessageError(
                 "cannot decrypt message: ciphertext is not a whole number of blocks"
@@ -407,24 +410,25 @@ class _OpenPgp:
     def __init__(self, key: bytes) -> None:
         self._aes = algorithms.AES(key)
 
-    def seal(self, salt: bytes, data: bytes) -> bytes:
+    def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
         iv = _urandom(_BLOCK)
         eiv = Cipher(self._aes, CFB(_ZERO_BLOCK)).encryptor().update(iv + iv[-2:])
         ct = Cipher(self._aes, CFB(eiv[-_BLOCK:])).encryptor().update(data)
-        return b"".join((salt, eiv, ct))
+        return b"".join((head, eiv, ct))
 
-    def open(self, block: bytes, salt_len: int) -> bytes:
-        end_iv = salt_len + _OPENPGP_IV
-        if len(block) < end_iv:
-            raise _truncated(block, end_iv)
-        eiv = block[salt_len:end_iv]
+    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+        iv_at = start + salt_len
+        ct_at = iv_at + _OPENPGP_IV
+        if len(buf) < ct_at:
+            raise _truncated(len(buf) - start, ct_at - start)
+        eiv = buf[iv_at:ct_at]
         iv = Cipher(self._aes, CFB(_ZERO_BLOCK)).decryptor().update(eiv)
         if iv[-2:] != iv[-4:-2]:
             raise InvalidMessageError(
                 "cannot decrypt message: OpenPGP IV check failed (wrong key or password, "
                 "or the message was altered)"
             )
-        return Cipher(self._aes, CFB(eiv[-_BLOCK:])).decryptor().update(block[end_iv:])
+        return Cipher(self._aes, CFB(eiv[-_BLOCK:])).decryptor().update(buf[ct_at:])
 
 
 _CLASSIC_MODES: dict[str, Any] = {"CBC": modes.CBC, "CFB": CFB8, "OFB": OFB, "CTR": modes.CTR}
@@ -482,7 +486,16 @@ class MessageEncryptor:
         """``salt ‖ iv ‖ ciphertext ‖ tag`` of ``data``."""
         if self._pkcs7:
             data = _pad(data)
-        return self._cipher.seal(self._salt, data)
+        return self._cipher.seal(self._salt, self._salt, data)
+
+    def sealer(self, header: bytes) -> Callable[[bytes], bytes]:
+        """A function giving ``header ‖ encrypt(data)``, built once for the hot path."""
+        seal = self._cipher.seal
+        head = header + self._salt
+        salt = self._salt
+        if self._pkcs7:
+            return lambda data: seal(head, salt, _pad(data))
+        return partial(seal, head, salt)
 
     def __repr__(self) -> str:
         return f"MessageEncryptor(key_version={self.key_version})"
@@ -564,18 +577,18 @@ class MessageDecryptor:
             f"{list(self._config.versions)}"
         )
 
-    def decrypt(self, key_version: int, block: bytes) -> bytes:
-        """Plaintext of an encrypted block written with ``key_version``."""
+    def decrypt(self, key_version: int, buf: bytes, start: int = 0) -> bytes:
+        """Plaintext of the block ``buf[start:]``, written with ``key_version``."""
         salt_len = self._salt_len
-        if len(block) < salt_len:
-            raise _truncated(block, salt_len)
+        if len(buf) < start + salt_len:
+            raise _truncated(len(buf) - start, salt_len)
         if self._fixed:
             cipher = self._fixed.get(key_version)
             if cipher is None:
                 raise self._unknown(key_version)
         else:
-            cipher = self._derived(key_version, block[:salt_len])
-        data = cipher.open(block, salt_len)
+            cipher = self._derived(key_version, buf[start : start + salt_len])
+        data = cipher.open(buf, start, salt_len)
         if self._pkcs7:
             data = _unpad(data)
         return data

@@ -110,25 +110,27 @@ def avro_pack(timestamp_us: int, payload: bytes) -> bytes:
     )
 
 
-def avro_unpack(data: bytes) -> tuple[int, bytes]:
-    """Parse an Avro single-object message into ``(timestamp_us, payload)``.
+def avro_unpack(data: bytes, start: int = 0) -> tuple[int, bytes]:
+    """Parse the Avro single-object message ``data[start:]`` into ``(timestamp_us, payload)``.
 
     Bytes after the record are ignored, as in SINETStream 1.10.
     """
-    if len(data) <= len(AVRO_PREFIX):
+    body_at = start + len(AVRO_PREFIX)
+    if len(data) <= body_at:
         raise InvalidMessageError(
-            f"truncated message: {len(data)} bytes is too short for an Avro header"
+            f"truncated message: {len(data) - start} bytes is too short for an Avro header"
         )
-    if data[:10] != AVRO_PREFIX:
-        if data[:2] != AVRO_MARKER:
+    if data[start:body_at] != AVRO_PREFIX:
+        marker = data[start : start + 2]
+        if marker != AVRO_MARKER:
             raise InvalidMessageError(
-                f"not a SINETStream message: Avro marker is {data[:2].hex()}, expected c301"
+                f"not a SINETStream message: Avro marker is {marker.hex()}, expected c301"
             )
         raise InvalidMessageError(
-            f"not a SINETStream message: schema fingerprint {data[2:10].hex()} "
+            f"not a SINETStream message: schema fingerprint {data[start + 2 : body_at].hex()} "
             f"differs from {AVRO_FINGERPRINT.hex()}"
         )
-    z, pos = decode_varint(data, 10)
+    z, pos = decode_varint(data, body_at)
     timestamp_us = (z >> 1) ^ -(z & 1)
     zlen, pos = decode_varint(data, pos)
     if zlen & 1:
