@@ -53,6 +53,21 @@ def reason_error(what: str, reason: ReasonCode) -> SinetError:
     return SinetError(f"{what}: the broker answered {reason.getName()!r} (code {reason.value})")
 
 
+def _close_leaked_sockets(exc: BaseException) -> None:
+    """Close sockets a failed TLS/websocket handshake left open inside paho.
+
+    paho does not close the socket it was wrapping when the handshake fails;
+    it would stay open (and warn at garbage collection) as long as the
+    exception's traceback lives.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, socket.socket):
+                value.close()
+        tb = tb.tb_next
+
+
 class MqttConnection:
     """The shared life cycle of the four plugin classes."""
 
@@ -203,6 +218,7 @@ class MqttConnection:
             else:
                 client.connect(s.host, s.port, s.keepalive)
         except Exception as exc:
+            _close_leaked_sockets(exc)
             client.disconnect()
             raise self._connect_exception(exc) from exc
         self._client = client

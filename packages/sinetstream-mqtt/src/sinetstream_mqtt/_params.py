@@ -360,7 +360,7 @@ def _v5_properties(mp: Mapping[str, Any]) -> dict[str, Any]:
 
 def _encode_will_payload(payload: Any, encoder_params: dict[str, Any]) -> bytes:
     try:
-        from sinetstream._codec import SINETStreamMessageEncoder  # noqa: PLC0415
+        from sinetstream._codec import SINETStreamMessageEncoder
     except ImportError as exc:  # pragma: no cover - depends on the core version
         raise UnsupportedServiceTypeError(
             "an MQTT will needs sinetstream-core with sinetstream._codec "
