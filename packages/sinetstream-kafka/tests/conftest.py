@@ -45,12 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # kafka-python 3.0 uses importlib.resources.read_text (deprecated in 3.11) when
     # it loads protocol schemas, some of them lazily (admin client).
     config.addinivalue_line("filterwarnings", "ignore:(read|open)_text is deprecated:DeprecationWarning")
-    # kafka-python 3.0.12 never closes the socket of a refused connection attempt
+    # kafka-python 3.0.12 leaves the socket of a refused or failed connection attempt
     # (kafka/net/inet.py create_connection); the garbage collector reports it later.
-    config.addinivalue_line("filterwarnings", "ignore:unclosed <socket.socket:ResourceWarning")
+    config.addinivalue_line("filterwarnings", "ignore:unclosed <(socket.socket|ssl.SSLSocket):ResourceWarning")
     config.addinivalue_line(
         "filterwarnings",
-        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning",
+        "ignore:Exception ignored in. <(socket.socket|ssl.SSLSocket):pytest.PytestUnraisableExceptionWarning",
     )
 
 

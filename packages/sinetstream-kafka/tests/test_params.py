@@ -54,12 +54,13 @@ def test_writer_needs_one_topic() -> None:
 
 @pytest.mark.parametrize(
     ("consistency", "acks", "idempotent"),
-    [("AT_MOST_ONCE", 0, False), ("AT_LEAST_ONCE", -1, False), ("EXACTLY_ONCE", -1, True)],
+    [("AT_MOST_ONCE", 1, False), ("AT_LEAST_ONCE", -1, False), ("EXACTLY_ONCE", -1, True)],
 )
 def test_writer_consistency(consistency: str, acks: int, idempotent: bool) -> None:
     cfg = writer_config(V3, wparams(consistency=consistency)).producer
     assert cfg["acks"] == acks
     assert cfg["enable_idempotence"] is idempotent
+    assert (cfg.get("retries") == 0) is (consistency == "AT_MOST_ONCE")
 
 
 def test_consistency_accepts_enum_like_and_ints() -> None:

@@ -197,7 +197,10 @@ def writer_config(confver: ConfigVersion, params: Mapping[str, Any]) -> WriterCo
     config = _common(confver, params, _PRODUCER_KEYS)
 
     if consistency == "AT_MOST_ONCE":
-        config.setdefault("acks", 0)
+        # Never retried, hence never duplicated; the leader's ack still reports
+        # failures (acks=0, the reference's choice, reports none: set it in type_spec).
+        config.setdefault("acks", 1)
+        config.setdefault("retries", 0)
         config.setdefault("enable_idempotence", False)
     elif consistency == "AT_LEAST_ONCE":
         # acks=all: a message is acknowledged only once every in-sync replica has it.

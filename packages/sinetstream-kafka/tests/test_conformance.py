@@ -1,0 +1,43 @@
+"""The backend conformance suite of sinetstream-core, run on Kafka (Tansu)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kafka.partitioner.abc import Partitioner
+from sinetstream.testing import Backend, ConformanceSuite
+
+from .conftest import TANSU_SESSION
+
+pytestmark = pytest.mark.kafka
+
+
+class FirstPartition(Partitioner):  # type: ignore[misc]
+    """Every record to partition 0: Kafka orders messages per partition only, and
+    Tansu auto-creates topics with 4 partitions."""
+
+    def partition(self, topic: str, key: Any, serialized_key: Any, value: Any,
+                  serialized_value: Any, cluster: Any) -> int:  # fmt: skip
+        return int(min(cluster.partitions_for_topic(topic)))
+
+
+class TestKafkaConformance(ConformanceSuite):
+    @pytest.fixture
+    def backend(self, tansu: str) -> Backend:
+        return Backend(
+            params={
+                "type": "kafka",
+                "brokers": tansu,
+                # Each reader has its own client id, hence its own group (the default
+                # group id is the client id). earliest: the suite's fresh topics hold
+                # only what the test wrote.
+                "type_spec": {
+                    **TANSU_SESSION,
+                    "auto_offset_reset": "earliest",
+                    "partitioner": FirstPartition(),
+                },
+            },
+            features={"ordering", "persistence", "multiple_topics", "seek"},
+            topic_prefix="conformance",
+        )

@@ -1,0 +1,155 @@
+"""AT_LEAST_ONCE across outages on noida-db: connections cut and restored, broker restarts.
+
+Every message whose publish succeeded must be received; duplicates are allowed
+and counted. The relay is an HTTP CONNECT proxy given to kafka-python as
+``proxy_url``, so every broker connection (bootstrap, leader, coordinator)
+passes through it and is cut with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sinetstream.error import SinetError
+from sinetstream.spi import ConfigVersion, PluginMessage
+from sinetstream_kafka import KafkaReader, KafkaWriter
+
+from .conftest import NOIDA_SESSION, create_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+V3 = ConfigVersion(3)
+
+# Fail fast and retry fast, so outages of a few seconds are ridden out quickly.
+RESILIENT = {
+    "request_timeout_ms": 3000,
+    "retry_backoff_ms": 100,
+    "reconnect_backoff_ms": 50,
+    "reconnect_backoff_max_ms": 500,
+    "bootstrap_timeout_ms": 5000,
+}
+
+
+class Stream:
+    """A writer thread publishing 0..n-1 and a reader thread collecting what arrives."""
+
+    def __init__(self, brokers: str, topic: str, spec: dict[str, Any]) -> None:
+        group = f"g-{uuid.uuid4().hex[:8]}"
+        common = {"type": "kafka", "brokers": brokers, "consistency": "AT_LEAST_ONCE"}
+        self.writer = KafkaWriter(V3, {**common, "topic": topic, "client_id": "fault-w",
+                                       "type_spec": {**RESILIENT, "delivery_timeout_ms": 20000,
+                                                     **spec}})  # fmt: skip
+        self.reader = KafkaReader(V3, {**common, "topics": [topic], "topic": topic,
+                                       "client_id": "fault-r", "receive_timeout_ms": 500.0,
+                                       "type_spec": {**RESILIENT, **NOIDA_SESSION,
+                                                     "group_id": group, **spec}})  # fmt: skip
+        self.succeeded: list[int] = []
+        self.failed: list[int] = []
+        self.received: list[int] = []
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+
+    def open(self) -> None:
+        self.reader.open()
+        self.writer.open()
+        self._reading = threading.Thread(target=self._read, daemon=True)
+        self._reading.start()
+
+    def publish(self, start: int, stop: int, pause: float = 0.0) -> None:
+        for i in range(start, stop):
+            try:
+                self.writer.publish(PluginMessage(b"%d" % i, time.time_ns() // 1000))
+            except SinetError:
+                self.failed.append(i)
+            else:
+                self.succeeded.append(i)
+            if pause:
+                time.sleep(pause)
+
+    def _read(self) -> None:
+        while not self.stop.is_set():
+            try:
+                for value, _topic, _raw in self.reader:
+                    self.received.append(int(value))
+                    if self.stop.is_set():
+                        break
+            except SinetError as exc:  # reported, then the stream goes on
+                self.errors.append(exc)
+                time.sleep(0.2)
+
+    def wait_all(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while set(self.succeeded) - set(self.received) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.stop.set()
+        self._reading.join(10)
+        self.writer.close()
+        self.reader.close()
+
+    def check(self) -> Counter[int]:
+        missing = sorted(set(self.succeeded) - set(self.received))
+        assert missing == [], f"lost {len(missing)} acknowledged messages: {missing[:20]}"
+        assert len(self.succeeded) > 0
+        dups = Counter(v for v, c in Counter(self.received).items() if c > 1)
+        return dups
+
+
+def test_connections_cut_and_restored(noida_factory: Any, relay_factory: Any) -> None:
+    broker = noida_factory()
+    topic = f"cut-{uuid.uuid4().hex[:8]}"
+    create_topic(broker.bootstrap, topic)
+    relay = relay_factory()  # HTTP CONNECT: every broker connection goes through it
+    stream = Stream(broker.bootstrap, topic, {"proxy_url": relay.url})
+    stream.open()
+    try:
+        stream.publish(0, 100)
+        accepted_before = relay.accepted
+        # cut while publishing: the publishes in flight wait and go through after restore
+        cutter = threading.Timer(0.2, relay.cut)
+        cutter.start()
+        restorer = threading.Timer(3.2, relay.restore)
+        restorer.start()
+        stream.publish(100, 200, pause=0.01)
+        cutter.join()
+        restorer.join()
+        stream.publish(200, 300)
+        stream.wait_all(20)
+    finally:
+        stream.close()
+    dups = stream.check()
+    assert relay.accepted > accepted_before, "the clients never reconnected through the relay"
+    print(f"cut: {len(stream.succeeded)} acknowledged, {len(stream.failed)} failed, "
+          f"{sum(dups.values())} duplicates")  # fmt: skip
+
+
+def test_broker_restart_with_persistent_storage(noida_factory: Any, tmp_path: Path) -> None:
+    data = tmp_path / "persist"
+    broker = noida_factory(data_dir=data)
+    port = broker.port
+    topic = f"restart-{uuid.uuid4().hex[:8]}"
+    create_topic(broker.bootstrap, topic)
+    stream = Stream(broker.bootstrap, topic, {})
+    stream.open()
+    try:
+        stream.publish(0, 100)
+        stream.wait_all(10)
+        broker.stop()
+        restarter = threading.Timer(1.5, lambda: noida_factory(data_dir=data, port=port))
+        restarter.start()
+        stream.publish(100, 200, pause=0.005)  # spans the restart
+        restarter.join()
+        stream.publish(200, 300)
+        stream.wait_all(30)
+    finally:
+        stream.close()
+    dups = stream.check()
+    print(f"restart: {len(stream.succeeded)} acknowledged, {len(stream.failed)} failed, "
+          f"{sum(dups.values())} duplicates")  # fmt: skip
