@@ -130,7 +130,8 @@ def _kafka_answers(port: int) -> bool:
                 head += chunk
     except OSError:
         return False
-    return struct.unpack("!ii", head)[1] == correlation
+    reply_correlation: int = struct.unpack("!ii", head)[1]
+    return reply_correlation == correlation
 
 
 @contextmanager

@@ -70,7 +70,7 @@ class _Kafka:
 
 
 def _topics(params: dict[str, Any]) -> list[str]:
-    topics = params.get("topics", params.get("topic"))
+    topics: str | list[str] = params.get("topics") or params["topic"]
     return [topics] if isinstance(topics, str) else list(topics)
 
 
@@ -84,7 +84,7 @@ class RawImpl:
         import sys
         from importlib import metadata
 
-        versions = {}
+        versions: dict[str, str | None] = {}
         for dist in ("paho-mqtt", "kafka-python", "crc32c"):
             try:
                 versions[dist] = metadata.version(dist)

@@ -346,12 +346,14 @@ def plots(rows: list[Row], docs: Path) -> list[Path]:
                     ax.plot(
                         *zip(*pts, strict=True), color=color, marker=marker, label=IMPL_LABELS[impl]
                     )
+            sizes = sorted({r.size for r in prow})
             ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xticks(list({r.size for r in prow}))
-            ax.set_xticklabels([size_label(s) for s in sorted({r.size for r in prow})])
-            ax.set_xticks(sorted({r.size for r in prow}))
             ax.minorticks_off()
+            ax.set_xticks(sizes, labels=[size_label(s) for s in sizes])
+            if section == "codec":
+                ax.set_yscale("log")  # codecs span three orders of magnitude
+            else:
+                ax.set_ylim(bottom=0)
             ax.set_title(label, fontsize=10)
             ax.set_ylabel("messages/s")
             ax.grid(True, which="major", alpha=0.3)

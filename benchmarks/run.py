@@ -74,13 +74,18 @@ CODECS: dict[str, dict[str, Any]] = {
     },
 }
 AES_GCM = CODECS["aes-gcm-256"]
+RESULTS = ROOT / ".bench" / "results.json"
 
 
 # -- progress ----------------------------------------------------------------------------
 
 
 class Progress:
-    """One status line on stderr: step i/n, elapsed, estimated time left."""
+    """One status line on stderr: step i/n, elapsed, estimated time left.
+
+    After the first round the estimate uses each step's own duration in the
+    previous round, since cases differ a lot (a codec run vs a broker reader).
+    """
 
     def __init__(self, total: int) -> None:
         self.total = total
@@ -88,12 +93,29 @@ class Progress:
         self.start = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.last_print = 0.0
+        self.durations: dict[str, float] = {}
+        self.remaining: list[str] = []
+        self._current: tuple[str, float] | None = None
 
-    def step(self, label: str) -> None:
-        self.done += 1
+    def plan(self, keys: list[str]) -> None:
+        """The steps still to run, in order (keys repeat from round to round)."""
+        self.remaining = list(keys)
+
+    def _finish_current(self, now: float) -> None:
+        if self._current is not None:
+            key, began = self._current
+            self.durations[key] = now - began
+
+    def step(self, label: str, key: str = "") -> None:
         now = time.monotonic()
+        self._finish_current(now)
+        self._current = (key, now)
+        if self.remaining:
+            self.remaining.pop(0)
+        self.done += 1
         elapsed = now - self.start
-        left = elapsed / self.done * (self.total - self.done) if self.done else 0
+        average = elapsed / max(self.done - 1, 1)
+        left = sum(self.durations.get(k, average) for k in self.remaining)
         text = (
             f"[{self.done:4d}/{self.total}] {_mmss(elapsed)} elapsed, ~{_mmss(left)} left  {label}"
         )
@@ -106,6 +128,7 @@ class Progress:
             self.last_print = now
 
     def end_line(self) -> None:
+        self._finish_current(time.monotonic())
         if self.tty:
             sys.stderr.write("\n")
 
@@ -392,23 +415,36 @@ def run_case(case: Case, impl: str, driver: Driver, feeder: Driver | None) -> No
     case.results.setdefault(impl, []).append(result)
 
 
-def run_cases(
-    cases: list[Case], drivers: dict[str, Driver], rounds: int, progress: Progress
-) -> None:
-    feeder = drivers.get("feeder")
+def _schedule(
+    cases: list[Case], drivers: dict[str, Driver], rounds: int
+) -> list[tuple[int, Case, str]]:
+    """(round, case, impl) in run order: implementations rotate from case to case and round
+    to round, so none always runs first (right after a broker warmed up) or last."""
+    order = []
     for r in range(rounds):
         for i, case in enumerate(cases):
             impls = [impl for impl in IMPLS if impl in case.jobs and impl in drivers]
             shift = (r + i) % len(impls) if impls else 0
-            for impl in impls[shift:] + impls[:shift]:
-                progress.step(f"round {r + 1}/{rounds}: {case.key} [{impl}]")
-                if impl in case.errors:
-                    continue
-                try:
-                    run_case(case, impl, drivers[impl], feeder)
-                except DriverError as exc:
-                    case.errors[impl] = str(exc)
-                    note(f"\n{case.key} [{impl}] failed: {exc}")
+            order += [(r, case, impl) for impl in impls[shift:] + impls[:shift]]
+    return order
+
+
+def run_cases(
+    cases: list[Case], drivers: dict[str, Driver], rounds: int, progress: Progress
+) -> None:
+    feeder = drivers.get("feeder")
+    order = _schedule(cases, drivers, rounds)
+    progress.plan([f"{case.key} [{impl}]" for _r, case, impl in order])
+    for r, case, impl in order:
+        key = f"{case.key} [{impl}]"
+        progress.step(f"round {r + 1}/{rounds}: {key}", key)
+        if impl in case.errors:
+            continue
+        try:
+            run_case(case, impl, drivers[impl], feeder)
+        except DriverError as exc:
+            case.errors[impl] = str(exc)
+            note(f"\n{key} failed: {exc}")
     for case in cases:
         case.errors.pop("_filled", None)
 
@@ -442,7 +478,15 @@ def main() -> int:
     )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where the report goes")
     parser.add_argument("--no-docs", action="store_true", help="print only; write no files")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        metavar="JSON",
+        help=f"only rebuild the report from a saved run (e.g. {RESULTS.relative_to(ROOT)})",
+    )
     args = parser.parse_args()
+    if args.from_results:
+        return rerender(args.from_results, None if args.no_docs else args.docs)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     started = time.monotonic()
     (ROOT / ".bench").mkdir(exist_ok=True)
@@ -499,11 +543,7 @@ def main() -> int:
         for section, why in skipped.items():
             note(f"section {section}: skipped - {why}")
 
-        total = (
-            sum(len([i for i in IMPLS if i in c.jobs and i in drivers]) for c in all_cases)
-            * args.rounds
-        )
-        progress = Progress(total)
+        progress = Progress(len(_schedule(all_cases, drivers, args.rounds)))
         run_cases(all_cases, drivers, args.rounds, progress)
         progress.end_line()
         versions = {name: d.info for name, d in drivers.items() if name != "feeder"}
@@ -518,17 +558,35 @@ def main() -> int:
         "elapsed_s": elapsed,
         "skipped": skipped,
     }
-    summary = _report.summarize(all_cases)
+    raw_dump = {"env": env, "cases": [_report.case_dict(c) for c in all_cases]}
+    RESULTS.write_text(json.dumps(raw_dump, indent=1))
+    report(all_cases, env, None if args.no_docs else args.docs)
+    note(f"benchmark finished in {_mmss(elapsed)}")
+    return 0
+
+
+def report(cases: list[Case], env: dict[str, Any], docs: Path | None) -> None:
+    """Print the table and the target checks; write the page and plots into ``docs``."""
+    summary = _report.summarize(cases)
     print(_report.text_table(summary))
     checks = _report.targets(summary)
     print(_report.text_targets(checks))
-    raw_dump = {"env": env, "cases": [_report.case_dict(c) for c in all_cases]}
-    (ROOT / ".bench" / "results.json").write_text(json.dumps(raw_dump, indent=1))
-    if not args.no_docs:
-        plots = _report.plots(summary, args.docs)
-        _report.write_markdown(args.docs / "performance.md", summary, checks, env, plots)
-        note(f"wrote {args.docs / 'performance.md'} and {len(plots)} plot(s)")
-    note(f"benchmark finished in {_mmss(elapsed)}")
+    if docs is not None:
+        plots = _report.plots(summary, docs)
+        _report.write_markdown(docs / "performance.md", summary, checks, env, plots)
+        note(f"wrote {docs / 'performance.md'} and {len(plots)} plot(s)")
+
+
+def rerender(path: Path, docs: Path | None) -> int:
+    """Rebuild the report from a saved results file, without measuring again."""
+    data = json.loads(path.read_text())
+    cases = []
+    for item in data["cases"]:
+        case = Case(item["section"], item["mode"], item["size"], item["variant"])
+        case.results = item["results"]
+        case.errors = item["errors"]
+        cases.append(case)
+    report(cases, data["env"], docs)
     return 0
 
 
