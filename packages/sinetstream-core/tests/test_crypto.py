@@ -366,3 +366,21 @@ def test_unauthenticated_modes_log_a_warning(caplog: pytest.LogCaptureFixture) -
     assert warned == ["CBC", "CFB", "CTR", "OFB", "OPENPGP"]
     assert all(r.name == "sinetstream" for r in caplog.records)
     assert all(PASSWORD not in r.getMessage() for r in caplog.records)
+
+
+def test_fresh_salt_flood_is_bounded(derivations: list[bytes]) -> None:
+    """An attacker sending messages with ever new salts gets bounded memory and CPU."""
+    c = parse_crypto(conf())
+    block = MessageEncryptor(c).encrypt(b"m")
+    dec = MessageDecryptor(c)
+    rejected = 0
+    for i in range(2000):
+        forged = i.to_bytes(8, "big") + block[8:]
+        try:
+            dec.decrypt(1, forged)
+        except InvalidMessageError as exc:
+            rejected += "too many distinct salts" in str(exc)
+    assert len(dec._cache) <= MessageDecryptor.KEY_CACHE_SIZE
+    # the burst plus what the rate allows during the (short) test
+    assert len(derivations) < MessageDecryptor.DERIVE_BURST + 200
+    assert rejected >= 2000 - len(derivations)

@@ -508,12 +508,14 @@ class MessageDecryptor:
     :attr:`DERIVE_RATE` per second) are refused with :class:`InvalidMessageError`.
     """
 
+    # Each writer has its own salt, so the cache must hold one key per active writer;
+    # a cipher object is small, a PBKDF2 run costs milliseconds of CPU.
     #: Derived keys kept per reader (LRU over (key version, salt)).
-    KEY_CACHE_SIZE = 64
+    KEY_CACHE_SIZE = 256
     #: Key derivations allowed at once before rate limiting starts.
-    DERIVE_BURST = 32
+    DERIVE_BURST = 64
     #: Sustained key derivations allowed per second.
-    DERIVE_RATE = 8.0
+    DERIVE_RATE = 16.0
 
     __slots__ = (
         "_cache",
