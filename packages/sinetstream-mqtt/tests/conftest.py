@@ -8,7 +8,9 @@ their broker get a private one with persistence on.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,14 +24,17 @@ from mqtt_support import ACL, Certs, Mosquitto, free_port, make_certs, password_
 
 
 @pytest.fixture(scope="session")
-def mqtt_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mqtt")
-    # Every parent must be traversable by the mosquitto user.
-    for parent in [folder, *folder.parents]:
-        if str(parent) in ("/", "/tmp"):
-            break
-        os.chmod(parent, 0o755)
-    return folder
+def mqtt_tmp() -> Iterator[Path]:
+    """A private folder under /tmp that the mosquitto user can read.
+
+    Not pytest's tmp_path: pytest makes /tmp/pytest-of-<user> mode 700 at the
+    start of every session, so a concurrent pytest run would lock the broker
+    out of its own files.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="sinetstream-mqtt-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

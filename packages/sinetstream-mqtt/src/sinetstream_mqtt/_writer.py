@@ -181,8 +181,6 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
 
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         super().__init__(confver, params)
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
         # mid -> (promise, info) for messages handed to paho and not yet settled.
         self._pending: dict[int, tuple[SettlingPromise, mqtt.MQTTMessageInfo]] = {}
         # Acknowledgements that arrived before publish() registered the mid.
@@ -222,13 +220,18 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
                 promise.settle(None, error)
                 return promise
             info.rc = _OK  # QoS 1/2: queued by paho, settled after reconnecting
+        # Lock-free hand-over with _on_publish (paho's thread): each side
+        # stores into its own dict, then pops the other's; dict.pop is atomic,
+        # so exactly one side obtains the entry and settles the promise.
         mid = info.mid
-        with self._lock:
-            early = self._early.pop(mid, None) if self._early else None
-            if early is None:
-                self._pending[mid] = (promise, info)
-        if early is not None:
-            self._settle(promise, info, early)
+        pending = self._pending
+        pending[mid] = (promise, info)
+        if self._early:
+            reason = self._early.pop(mid, None)
+            if reason is not None:
+                entry = pending.pop(mid, None)
+                if entry is not None:
+                    self._settle(promise, info, reason)
         return promise
 
     def _settle(self, promise: SettlingPromise, info: Any, reason: ReasonCode) -> None:
@@ -247,13 +250,13 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        with self._lock:
+        entry = self._pending.pop(mid, None)
+        if entry is None:
+            self._early[mid] = reason
             entry = self._pending.pop(mid, None)
             if entry is None:
-                self._early[mid] = reason
                 return
-            if not self._pending:
-                self._idle.notify_all()
+            self._early.pop(mid, None)
         self._settle(entry[0], entry[1], reason)
 
     def _connected_hook(self) -> None:
@@ -261,11 +264,13 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         # (info.rc set, no on_publish): reject their promises.
         if self._qos != 0:
             return
-        with self._lock:
-            lost = [(mid, e) for mid, e in self._pending.items() if e[1].rc != _OK]
-            for mid, _ in lost:
-                del self._pending[mid]
-        for _, (promise, info) in lost:
+        lost = []
+        for mid, (_, info) in list(self._pending.items()):
+            if info.rc != _OK:
+                entry = self._pending.pop(mid, None)
+                if entry is not None:
+                    lost.append(entry)
+        for promise, info in lost:
             self._failed += 1
             promise.settle(
                 None, SinetConnectionError(f"MQTT publish failed: {mqtt.error_string(info.rc)}")
@@ -274,18 +279,16 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
     def _before_close(self) -> None:
         # Give in-flight messages close_timeout to be acknowledged.
         deadline = time.monotonic() + self._settings.close_timeout
-        with self._lock:
-            while self._pending and self.is_connected:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._idle.wait(min(remaining, _WAIT_SLICE))
+        while self._pending and self.is_connected and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _after_close(self) -> None:
-        with self._lock:
-            left = list(self._pending.values())
-            self._pending.clear()
-            self._early.clear()
+        left = []
+        for mid in list(self._pending):
+            entry = self._pending.pop(mid, None)
+            if entry is not None:
+                left.append(entry)
+        self._early.clear()
         for promise, _ in left:
             self._failed += 1
             promise.settle(
