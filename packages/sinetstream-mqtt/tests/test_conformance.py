@@ -10,16 +10,26 @@ pytestmark = pytest.mark.mqtt
 
 
 class TestMqttConformance(ConformanceSuite):
-    """Every conformance test against a plain Mosquitto listener (QoS from consistency)."""
+    """Every conformance test, MQTT 3.1.1 and 5, on a private persistent Mosquitto.
+
+    Each test gets its own broker (persistence on) so ``reconnect`` can
+    restart it; persistent sessions keep a reader's subscription and queued
+    QoS 1 messages across that restart.
+    """
 
     @pytest.fixture(params=["MQTTv311", "MQTTv5"])
-    def backend(self, mosquitto: Mosquitto, request: pytest.FixtureRequest) -> Backend:
+    def backend(self, persistent_mosquitto: Mosquitto, request: pytest.FixtureRequest) -> Backend:
         return Backend(
             params={
                 "type": "mqtt",
-                "brokers": mosquitto.broker(),
-                "type_spec": {"protocol": request.param},
+                "brokers": persistent_mosquitto.broker(),
+                "type_spec": {
+                    "protocol": request.param,
+                    "persistent_session": True,
+                    "reconnect_delay": {"min_delay": 0.1, "max_delay": 0.5},
+                },
             },
-            features={"ordering", "multiple_topics", "wildcards"},
+            features={"ordering", "multiple_topics", "wildcards", "reconnect"},
             wildcard=lambda base: f"{base}/#",
+            restart=persistent_mosquitto.restart,
         )
