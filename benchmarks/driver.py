@@ -132,21 +132,22 @@ def main() -> int:
     for line in sys.stdin:
         job = json.loads(line)
         op = job["op"]
+        job_id = job.get("id")
         if op == "quit":
             break
         try:
             if op == "hello":
                 result: Any = impl.hello()
             elif op == "read":
-                result = impl.read(job, lambda: reply({"event": "ready"}))
+                result = impl.read(job, lambda i=job_id: reply({"event": "ready", "id": i}))
             else:
                 result = getattr(impl, op)(job)
             if hasattr(result, "as_dict"):
                 result = result.as_dict()
-            reply({"ok": True, "result": result})
+            reply({"ok": True, "result": result, "id": job_id})
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
-            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}", "id": job_id})
     return 0
 
 

@@ -157,8 +157,9 @@ class Driver:
         self.name = name
         self.python = python
         self.impl = impl
-        self.log = (ROOT / ".bench" / f"driver-{name}.log").open("ab")
+        self.log = (ROOT / ".bench" / f"driver-{name}.log").open("wb")
         self.proc: subprocess.Popen[str] | None = None
+        self.job_id = 0
         self.start()
         self.info: dict[str, Any] = self.ask({"op": "hello"}, timeout=120)
 
@@ -182,22 +183,27 @@ class Driver:
         assert self.proc.stdin is not None
         if self.proc.poll() is not None:
             self.start()
-        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.job_id += 1
+        self.proc.stdin.write(json.dumps({**job, "id": self.job_id}) + "\n")
         self.proc.stdin.flush()
 
     def receive(self, timeout: float) -> dict[str, Any]:
+        """The next reply to the last job sent (a late reply to an earlier one is dropped)."""
         assert self.proc is not None
-        assert self.proc.stdout is not None
-        box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()))  # type: ignore[union-attr]
-        reader.daemon = True
-        reader.start()
-        reader.join(timeout)
-        if not box or not box[0]:
-            self.kill()
-            raise DriverError(f"{self.name} driver gave no answer within {timeout:.0f} s")
-        reply: dict[str, Any] = json.loads(box[0])
-        return reply
+        stdout = self.proc.stdout
+        assert stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            box: list[str] = []
+            reader = threading.Thread(target=lambda b=box: b.append(stdout.readline()), daemon=True)
+            reader.start()
+            reader.join(max(deadline - time.monotonic(), 0.1))
+            if not box or not box[0]:
+                self.kill()  # a stuck or dead driver: the next job restarts it
+                raise DriverError(f"{self.name} driver gave no answer within {timeout:.0f} s")
+            reply: dict[str, Any] = json.loads(box[0])
+            if reply.get("id") == self.job_id:
+                return reply
 
     def ask(self, job: dict[str, Any], timeout: float = 180) -> Any:
         self.send(job)
@@ -389,6 +395,19 @@ def e2e_cases(backend: str, port: int, duration: float, variants: list[str]) -> 
 # -- running -----------------------------------------------------------------------------
 
 
+def _expect_ready(driver: Driver) -> None:
+    reply = driver.receive(60)
+    if reply.get("event") != "ready":
+        raise DriverError(f"{driver.name}: {reply.get('error')}")
+
+
+def _expect_result(driver: Driver) -> Any:
+    reply = driver.receive(180)
+    if not reply.get("ok"):
+        raise DriverError(f"{driver.name}: {reply.get('error')}")
+    return reply["result"]
+
+
 def run_case(case: Case, impl: str, driver: Driver, feeder: Driver | None) -> None:
     job = case.jobs[impl]
     if case.feed is not None and case.section == "kafka":
@@ -397,19 +416,16 @@ def run_case(case: Case, impl: str, driver: Driver, feeder: Driver | None) -> No
             assert feeder is not None
             feeder.ask(case.feed)
             case.errors["_filled"] = "yes"
-        result = driver.ask(job)
+        driver.send(job)
+        _expect_ready(driver)
+        result = _expect_result(driver)
     elif case.feed is not None:
         assert feeder is not None
         driver.send(job)
-        ready = driver.receive(60)
-        if not ready.get("event"):
-            raise DriverError(f"{driver.name}: {ready.get('error')}")
+        _expect_ready(driver)
         time.sleep(0.2)  # a reader may still be subscribing right after open()
         feeder.ask(case.feed)
-        reply = driver.receive(180)
-        if not reply.get("ok"):
-            raise DriverError(f"{driver.name}: {reply.get('error')}")
-        result = reply["result"]
+        result = _expect_result(driver)
     else:
         result = driver.ask(job)
     case.results.setdefault(impl, []).append(result)
