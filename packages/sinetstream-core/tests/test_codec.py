@@ -485,3 +485,24 @@ def test_public_decoder_user_data_only_uses_plugin_timestamp() -> None:
 def test_public_decoder_raises_invalid_message() -> None:
     with pytest.raises(InvalidMessageError):
         SINETStreamMessageDecoder().decode(b"not a message")
+
+
+class NotBytes(PluginValueType):
+    """A broken value-type plugin whose serializer returns a str."""
+
+    @property
+    def serializer(self) -> Callable[[Any], bytes]:
+        return str  # type: ignore[return-value]
+
+    @property
+    def deserializer(self) -> Callable[[bytes], Any]:
+        return bytes.decode
+
+
+def test_value_type_plugin_returning_non_bytes() -> None:
+    registry("value_type").register("notbytes", NotBytes)
+    try:
+        with pytest.raises(InvalidMessageError, match="value_type notbytes returned str"):
+            Encoder(params(value_type="notbytes")).encode(1, TS)
+    finally:
+        registry("value_type").unregister("notbytes")

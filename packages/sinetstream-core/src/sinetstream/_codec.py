@@ -113,6 +113,7 @@ class Encoder:
 
     __slots__ = (
         "_compress",
+        "_custom_serializer",
         "_encrypt",
         "_plain_prefix",
         "_serialize",
@@ -127,7 +128,9 @@ class Encoder:
     def __init__(self, params: Mapping[str, Any]) -> None:
         vt = resolve_value_type(params.get("value_type"))
         self.value_type = vt.name
-        self._serialize = _callable_param(params, "value_serializer") or vt.serializer
+        custom = _callable_param(params, "value_serializer")
+        self._custom_serializer = custom is not None
+        self._serialize = custom or vt.serializer
         self.message_format = _message_format(params)
         self._user_data_only = _flag(params, "user_data_only")
         self._compress: Callable[[bytes], bytes] | None = None
@@ -205,8 +208,13 @@ class Encoder:
                 f"non-bytes message: value_type {self.value_type} needs bytes, got "
                 f"{type(payload).__name__} (use value_type text for str, or a value_serializer)"
             )
+        if self._custom_serializer:
+            raise InvalidMessageError(
+                f"value_serializer doesn't return bytes: got {type(payload).__name__}"
+            )
         raise InvalidMessageError(
-            f"value_serializer doesn't return bytes: got {type(payload).__name__}"
+            f"the serializer of value_type {self.value_type} returned "
+            f"{type(payload).__name__}, not bytes"
         )
 
     def __repr__(self) -> str:
