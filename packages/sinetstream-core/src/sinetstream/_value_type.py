@@ -35,10 +35,6 @@ class ValueType:
     deserializer: Deserializer | None
 
 
-def _text_deserializer(data: bytes) -> str:
-    return data.decode("utf-8")
-
-
 def _name_and_args(value_type: Any) -> tuple[str, Mapping[str, Any]]:
     if value_type is None:
         return BYTE_ARRAY, {}
@@ -76,7 +72,8 @@ def resolve_value_type(value_type: Any) -> ValueType:
     if name == BYTE_ARRAY:
         return ValueType(BYTE_ARRAY, None, None)
     if name == TEXT:
-        return ValueType(TEXT, str.encode, _text_deserializer)
+        # The C methods themselves (UTF-8, strict): no Python frame per message.
+        return ValueType(TEXT, str.encode, bytes.decode)
     cls = registry("value_type").get(name, unknown=InvalidArgumentError)
     try:
         plugin = cls(**args)
