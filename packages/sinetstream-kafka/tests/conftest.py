@@ -202,6 +202,21 @@ def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     broker.stop()
 
 
+@pytest.fixture(scope="session")
+def noida(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """A noida-db broker shared by the session (``restart()`` keeps its data)."""
+    tmp = tmp_path_factory.mktemp("noida")
+    broker = start_noida(tmp, tmp / "data")
+    yield broker
+    broker.stop()
+
+
+def restart_broker(broker: BrokerProcess) -> None:
+    """Stop ``broker`` and start it again with the same port and storage."""
+    broker.stop()
+    broker.start()
+
+
 @pytest.fixture
 def noida_factory(tmp_path: Path) -> Iterator[Any]:
     """Start noida-db brokers with a persistent data dir; stopped after the test."""

@@ -8,7 +8,7 @@ import pytest
 from kafka.partitioner.abc import Partitioner
 from sinetstream.testing import Backend, ConformanceSuite
 
-from .conftest import TANSU_SESSION
+from .conftest import NOIDA_SESSION, TANSU_SESSION, BrokerProcess, restart_broker
 
 pytestmark = pytest.mark.kafka
 
@@ -40,4 +40,26 @@ class TestKafkaConformance(ConformanceSuite):
             },
             features={"ordering", "persistence", "multiple_topics", "seek"},
             topic_prefix="conformance",
+        )
+
+
+class TestKafkaConformanceRestart(ConformanceSuite):
+    """The suite on noida-db, whose storage survives a restart (``reconnect``)."""
+
+    @pytest.fixture
+    def backend(self, noida: BrokerProcess) -> Backend:
+        return Backend(
+            params={
+                "type": "kafka",
+                "brokers": noida.bootstrap,
+                "type_spec": {
+                    **NOIDA_SESSION,
+                    "auto_offset_reset": "earliest",
+                    "reconnect_backoff_max_ms": 500,
+                    "request_timeout_ms": 5000,
+                },
+            },
+            features={"ordering", "persistence", "multiple_topics", "seek", "reconnect"},
+            topic_prefix="conformance",
+            restart=lambda: restart_broker(noida),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -63,7 +64,7 @@ T = TypeVar("T")
 
 
 class _ClientCapture:
-    """A ``kafka_client`` factory that keeps the client, to inspect and close it on failure."""
+    """A ``kafka_client`` factory that keeps the client, to close it on failure."""
 
     def __init__(self) -> None:
         self.client: Any = None
@@ -73,35 +74,59 @@ class _ClientCapture:
         return self.client
 
 
+class _FailureTap(logging.Filter):
+    """Collects the exceptions kafka-python logs while it retries a bootstrap.
+
+    kafka-python retries failed bootstrap connections until ``bootstrap_timeout_ms``
+    and then raises a bare timeout; the causes (SASL refusal, TLS verification
+    failure) are only logged. Records pass through unchanged.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[BaseException] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.errors.extend(a for a in args if isinstance(a, BaseException))
+        return True
+
+
+_MANAGER_LOG = logging.getLogger("kafka.net.manager")
+
+
 def open_client(factory: Callable[..., T], config: dict[str, Any], *args: Any) -> T:
     """Create a KafkaProducer/KafkaConsumer; on failure raise the right SinetError.
 
-    kafka-python retries a failed bootstrap until ``bootstrap_timeout_ms`` and
-    then reports only a timeout: the captured client tells whether the broker
-    refused our credentials, and is closed so no I/O thread is left behind.
+    Refused credentials give AuthenticationError, anything else that keeps the
+    broker unreachable ConnectionError, both within ``bootstrap_timeout_ms``.
+    The half-built client is closed so no I/O thread is left behind.
     """
     capture = _ClientCapture()
+    tap = _FailureTap()
+    _MANAGER_LOG.addFilter(tap)
     try:
         return factory(*args, kafka_client=capture, **config)
     except Exception as exc:
         client = capture.client
-        auth_failure: BaseException | None = None
         if client is not None:
-            failures = getattr(getattr(client, "_manager", None), "_auth_failures", None) or {}
-            auth_failure = next(iter(failures.values()), None)
             try:
                 client.close()
             except Exception:  # noqa: S110 - best effort cleanup of a half-open client
                 pass
         servers = config.get("bootstrap_servers")
-        if auth_failure is not None:
-            raise to_sinet_error(auth_failure, f"connecting to {servers}") from exc
+        auth = [e for e in tap.errors if isinstance(e, (*_AUTHENTICATION, kerr.AuthorizationError))]
+        if auth:
+            raise to_sinet_error(auth[-1], f"connecting to {servers}") from exc
         if isinstance(exc, kerr.KafkaTimeoutError):
             tls = config.get("security_protocol", "PLAINTEXT")
+            cause = f"; last error: {tap.errors[-1]}" if tap.errors else ""
             raise ConnectionError(
                 f"kafka: no broker of {servers} answered within "
-                f"{config.get('bootstrap_timeout_ms')} ms (security_protocol {tls}); check "
-                "'brokers', that the broker runs, and the tls/SASL settings "
+                f"{config.get('bootstrap_timeout_ms')} ms (security_protocol {tls}){cause}; "
+                "check 'brokers', that the broker runs, and the tls/SASL settings "
                 "(type_spec.bootstrap_timeout_ms sets this limit)"
             ) from exc
         raise to_sinet_error(exc, f"connecting to {servers}") from exc
+    finally:
+        _MANAGER_LOG.removeFilter(tap)
