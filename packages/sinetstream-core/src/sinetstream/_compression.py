@@ -130,7 +130,8 @@ _Z_DEFLATED = 8
 _MAX_WBITS = 15
 _DEF_MEM_LEVEL = 8
 _Z_DEFAULT_STRATEGY = 0
-_FAST_LIMIT = 1 << 30  # avail_in is a C unsigned int
+# Above this, zlib set-up is negligible next to compressing; the kept output buffer stays small.
+_FAST_LIMIT = 256 * 1024
 _libz: tuple[Any, bytes] | None = None
 _libz_checked = False
 _libz_lock = threading.Lock()
