@@ -384,3 +384,17 @@ def test_fresh_salt_flood_is_bounded(derivations: list[bytes]) -> None:
     # the burst plus what the rate allows during the (short) test
     assert len(derivations) < MessageDecryptor.DERIVE_BURST + 200
     assert rejected >= 2000 - len(derivations)
+
+
+def test_pkcs7_padding_matches_cryptography() -> None:
+    from cryptography.hazmat.primitives import padding
+
+    for n in range(0, 50):
+        data = bytes(range(n))
+        p = padding.PKCS7(128).padder()
+        padded = p.update(data) + p.finalize()
+        assert crypto_mod._pad(data) == padded
+        assert crypto_mod._unpad(padded) == data
+    for bad in (b"", b"x" * 15 + b"\x00", b"x" * 15 + b"\x11", b"x" * 14 + b"\x01\x02", b"x" * 17):
+        with pytest.raises(InvalidMessageError, match="bad PKCS#7 padding"):
+            crypto_mod._unpad(bad)

@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import cmac, padding
+from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -451,20 +451,22 @@ def _derive(config: CryptoConfig, salt: bytes) -> bytes:
     )
 
 
+_PADS = tuple(bytes((n,)) * n for n in range(_BLOCK + 1))
+
+
 def _pad(data: bytes) -> bytes:
-    p = padding.PKCS7(128).padder()
-    return p.update(data) + p.finalize()
+    """PKCS#7 padding to the AES block size."""
+    return data + _PADS[_BLOCK - len(data) % _BLOCK]
 
 
 def _unpad(data: bytes) -> bytes:
-    u = padding.PKCS7(128).unpadder()
-    try:
-        return u.update(data) + u.finalize()
-    except ValueError:
+    n = data[-1] if data else 0
+    if not 1 <= n <= _BLOCK or len(data) % _BLOCK or data[-n:] != _PADS[n]:
         raise InvalidMessageError(
             "cannot decrypt message: bad PKCS#7 padding (wrong key or password, "
             "or the message was altered)"
-        ) from None
+        )
+    return data[:-n]
 
 
 # --- writer / reader --------------------------------------------------------------------------
