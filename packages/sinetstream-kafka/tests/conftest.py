@@ -40,17 +40,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     # kafka-python 3.0 uses importlib.resources.read_text (deprecated in 3.11) when
     # it loads protocol schemas, some of them lazily (admin client).
-    config.addinivalue_line("filterwarnings", "ignore:(read|open)_text is deprecated:DeprecationWarning")
+    config.addinivalue_line(
+        "filterwarnings", "ignore:(read|open)_text is deprecated:DeprecationWarning"
+    )
     # kafka-python 3.0.12 leaves the socket of a refused or failed connection attempt
     # (kafka/net/inet.py create_connection); the garbage collector reports it later.
-    config.addinivalue_line("filterwarnings", "ignore:unclosed <(socket.socket|ssl.SSLSocket):ResourceWarning")
+    config.addinivalue_line(
+        "filterwarnings", "ignore:unclosed <(socket.socket|ssl.SSLSocket):ResourceWarning"
+    )
+    unraisable = "pytest.PytestUnraisableExceptionWarning"
     config.addinivalue_line(
         "filterwarnings",
-        "ignore:Exception ignored in. <(socket.socket|ssl.SSLSocket):pytest.PytestUnraisableExceptionWarning",
+        f"ignore:Exception ignored in. <(socket.socket|ssl.SSLSocket):{unraisable}",
     )
 
 
@@ -480,12 +484,18 @@ def _self_signed(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
-        )  # fmt: skip
+        )
         .sign(key, hashes.SHA256())
     )
     return key, cert

@@ -13,7 +13,7 @@ from sinetstream import (
     EXACTLY_ONCE,
     AsyncMessageReader,
     AsyncMessageWriter,
-    ConnectionError,
+    ConnectionError,  # noqa: A004
     MessageReader,
     MessageWriter,
 )
@@ -30,7 +30,9 @@ def _config(path: Path, text: str) -> Path:
 
 def test_v3_config_file_with_type_spec(tansu: str, tmp_path: Path, make_topic: Any) -> None:
     topic = make_topic(tansu)
-    cfg = _config(tmp_path / "config.yml", f"""
+    cfg = _config(
+        tmp_path / "config.yml",
+        f"""
 header:
   version: 3
 config:
@@ -44,7 +46,8 @@ config:
       linger_ms: 1                # producer only: must not break the reader
       session_timeout_ms: {TANSU_SESSION["session_timeout_ms"]}
       heartbeat_interval_ms: {TANSU_SESSION["heartbeat_interval_ms"]}
-""")
+""",
+    )
     with MessageReader("sensors", config_file=cfg, receive_timeout_ms=3000,
                        client_id="api-reader") as reader:  # fmt: skip
         assert reader.info("kafka.group_id") == "api-reader"
@@ -65,7 +68,9 @@ config:
 
 def test_v2_config_file_flat_params(tansu: str, tmp_path: Path, make_topic: Any) -> None:
     topic = make_topic(tansu)
-    cfg = _config(tmp_path / "config.yml", f"""
+    cfg = _config(
+        tmp_path / "config.yml",
+        f"""
 header:
   version: 2
 config:
@@ -75,7 +80,8 @@ config:
     topic: {topic}
     group_id: null
     linger_ms: 1
-""")
+""",
+    )
     with MessageReader("old", config_file=cfg, receive_timeout_ms=3000) as reader:
         assert reader.info("kafka.group_id") is None
         with MessageWriter("old", config_file=cfg) as writer:

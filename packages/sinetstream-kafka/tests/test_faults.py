@@ -98,8 +98,7 @@ class Stream:
         missing = sorted(set(self.succeeded) - set(self.received))
         assert missing == [], f"lost {len(missing)} acknowledged messages: {missing[:20]}"
         assert len(self.succeeded) > 0
-        dups = Counter(v for v, c in Counter(self.received).items() if c > 1)
-        return dups
+        return Counter(v for v, c in Counter(self.received).items() if c > 1)
 
 
 def test_connections_cut_and_restored(noida_factory: Any, relay_factory: Any) -> None:

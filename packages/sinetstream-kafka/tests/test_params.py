@@ -194,7 +194,9 @@ def test_reader_at_least_once_commits_after_delivery(consistency: str) -> None:
     r = reader_config(V3, rparams(consistency=consistency))
     assert r.consumer["enable_auto_commit"] is True
     assert r.commit_before_delivery is False
-    assert (r.consumer.get("isolation_level") == "read_committed") is (consistency == "EXACTLY_ONCE")
+    assert (r.consumer.get("isolation_level") == "read_committed") is (
+        consistency == "EXACTLY_ONCE"
+    )
 
 
 def test_reader_offset_reset() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaProducer
-from sinetstream.error import ConnectionError, InvalidArgumentError, NotOpenError, SinetError
+from sinetstream.error import ConnectionError, InvalidArgumentError, NotOpenError, SinetError  # noqa: A004
 from sinetstream.spi import ConfigVersion, PluginMessage
 from sinetstream_kafka import KafkaAsyncReader, KafkaAsyncWriter, KafkaReader, KafkaWriter
 
@@ -63,7 +63,9 @@ def test_round_trip_with_key_partition_headers(tansu: str, make_topic: Any) -> N
     try:
         md = w.publish(msg(b"plain"))
         assert md.topic == topic
-        md2 = w.publish(msg(b"keyed"), key="k1", partition=1, headers={"trace": "abc", "b": b"\x00"})
+        md2 = w.publish(
+            msg(b"keyed"), key="k1", partition=1, headers={"trace": "abc", "b": b"\x00"}
+        )
         assert md2.partition == 1
         got = {v: (t, raw) for v, t, raw in take(r, 2)}
     finally:
@@ -262,11 +264,13 @@ def test_group_members_share_partitions(tansu: str, make_topic: Any, group: str)
         while len(a.info(["assignment"], {})) + len(b.info(["assignment"], {})) != 4:
             assert time.monotonic() < deadline, "group never balanced"
             time.sleep(0.1)
-        assert a.info(["assignment"], {}) and b.info(["assignment"], {})
+        assert a.info(["assignment"], {})
+        assert b.info(["assignment"], {})
         for i in range(40):
             w.publish(msg(b"%d" % i), key=str(i))
         _wait_for(lambda: len(seen["a"]) + len(seen["b"]) >= 40)
-        assert seen["a"] and seen["b"]
+        assert seen["a"]
+        assert seen["b"]
         b.close()  # its partitions move to a
         for i in range(40, 80):
             w.publish(msg(b"%d" % i), key=str(i))
@@ -390,10 +394,13 @@ def test_exactly_once_idempotent_and_transactional(tansu: str, make_topic: Any) 
 def test_v2_config_flat_params(tansu: str, make_topic: Any) -> None:
     topic = make_topic(tansu)
     v2 = ConfigVersion(2)
-    w = KafkaWriter(v2, {"type": "kafka", "brokers": tansu, "topic": topic, "client_id": "v2w",
-                         "consistency": "AT_LEAST_ONCE", "linger_ms": 1})  # fmt: skip
-    r = KafkaReader(v2, {"type": "kafka", "brokers": tansu, "topics": [topic], "client_id": "v2r",
-                         "receive_timeout_ms": 2000.0, "group_id": None, "linger_ms": 1})  # fmt: skip
+    common = {"type": "kafka", "brokers": tansu, "linger_ms": 1}
+    w = KafkaWriter(v2, {**common, "topic": topic, "client_id": "v2w"})
+    r = KafkaReader(
+        v2,
+        {**common, "topics": [topic], "client_id": "v2r", "receive_timeout_ms": 2000.0,
+         "group_id": None},
+    )  # fmt: skip
     r.open()
     w.open()
     try:

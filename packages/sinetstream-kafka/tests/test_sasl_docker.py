@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,7 +45,7 @@ def _docker_engine() -> bool:
 
 
 @pytest.fixture(scope="module")
-def sasl_kafka() -> Iterator[str]:
+def sasl_kafka() -> str:
     """``host:port`` of the compose Kafka's SASL listener, with SCRAM users created."""
     if os.environ.get("SINETSTREAM_DOCKER") != "1":
         pytest.skip("set SINETSTREAM_DOCKER=1 to run the docker-compose SASL tests")
@@ -68,7 +67,7 @@ def sasl_kafka() -> Iterator[str]:
         ])  # fmt: skip
     finally:
         admin.close()
-    yield SASL_BROKERS
+    return SASL_BROKERS
 
 
 def _spec(mechanism: str, password: Any) -> dict[str, Any]:

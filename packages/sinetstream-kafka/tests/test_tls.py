@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sinetstream.error import ConnectionError
+from sinetstream.error import ConnectionError  # noqa: A004
 from sinetstream.spi import ConfigVersion, PluginMessage
 from sinetstream_kafka import KafkaReader, KafkaWriter
 

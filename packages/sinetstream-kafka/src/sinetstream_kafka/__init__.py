@@ -13,7 +13,7 @@ import warnings
 # deprecated since Python 3.11: keep that noise out of applications run with -W error.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "(read|open)_text is deprecated", DeprecationWarning)
-    import kafka  # noqa: F401
+    import kafka
     import kafka.consumer.subscription_state  # noqa: F401
 
 from ._reader import KafkaAsyncReader, KafkaReader

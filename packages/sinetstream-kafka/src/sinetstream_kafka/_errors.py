@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from kafka.net.compat import KafkaNetClient
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
-    ConnectionError,
+    ConnectionError,  # noqa: A004 - sinetstream's name
     InvalidArgumentError,
     SinetError,
 )
@@ -110,10 +111,8 @@ def open_client(factory: Callable[..., T], config: dict[str, Any], *args: Any) -
     except Exception as exc:
         client = capture.client
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort: a half-built client
                 client.close()
-            except Exception:  # noqa: S110 - best effort cleanup of a half-open client
-                pass
         servers = config.get("bootstrap_servers")
         auth = [e for e in tap.errors if isinstance(e, (*_AUTHENTICATION, kerr.AuthorizationError))]
         if auth:

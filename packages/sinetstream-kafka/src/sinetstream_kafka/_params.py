@@ -110,8 +110,7 @@ def _brokers(params: Mapping[str, Any]) -> list[str]:
         out = []
     if not out:
         raise InvalidArgumentError(
-            "kafka: set 'brokers' to 'host:port' or a list of them (got "
-            f"{brokers!r})"
+            f"kafka: set 'brokers' to 'host:port' or a list of them (got {brokers!r})"
         )
     return out
 
@@ -122,7 +121,9 @@ def _tls(tls: Any) -> dict[str, Any]:
     if tls is True:
         return {"security_protocol": "SSL"}
     if not isinstance(tls, Mapping):
-        raise InvalidArgumentError(f"tls must be true, false or a mapping, not {type(tls).__name__}")
+        raise InvalidArgumentError(
+            f"tls must be true, false or a mapping, not {type(tls).__name__}"
+        )
     out: dict[str, Any] = {"security_protocol": "SSL"}
     for key, value in tls.items():
         target = _TLS_KEYS.get(key)
@@ -237,11 +238,15 @@ def _topics(params: Mapping[str, Any]) -> list[str]:
     if isinstance(topics, str):
         topics = [topics]
     if not isinstance(topics, (list, tuple)) or not topics:
-        raise InvalidArgumentError(f"kafka reader: set 'topics' to one or more topics (got {topics!r})")
+        raise InvalidArgumentError(
+            f"kafka reader: set 'topics' to one or more topics (got {topics!r})"
+        )
     out = []
     for t in topics:
         if not isinstance(t, str) or not t:
-            raise InvalidArgumentError(f"kafka reader: topic names must be non-empty strings, not {t!r}")
+            raise InvalidArgumentError(
+                f"kafka reader: topic names must be non-empty strings, not {t!r}"
+            )
         out.append(t)
     return out
 
@@ -256,7 +261,9 @@ def _pattern(topics: list[str]) -> str | None:
             try:
                 re.compile(t)
             except re.error as exc:
-                raise InvalidArgumentError(f"kafka reader: bad topic pattern {t!r}: {exc}") from None
+                raise InvalidArgumentError(
+                    f"kafka reader: bad topic pattern {t!r}: {exc}"
+                ) from None
             parts.append(f"(?:{t})")
         else:
             parts.append(f"(?:^{re.escape(t)}$)")
@@ -273,10 +280,7 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
 
     # Documented default: the group is named after the client id, so a reader with
     # a fixed client_id resumes where it stopped. ``group_id: null`` reads without a group.
-    if "group_id" in spec:
-        group_id = spec["group_id"]
-    else:
-        group_id = config.get("client_id")
+    group_id = spec["group_id"] if "group_id" in spec else config.get("client_id")
     config["group_id"] = group_id
     if group_id is None and pattern is not None:
         raise InvalidArgumentError(
@@ -313,7 +317,9 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
     try:
         timeout = float(timeout)
     except (TypeError, ValueError):
-        raise InvalidArgumentError(f"receive_timeout_ms must be a number, not {timeout!r}") from None
+        raise InvalidArgumentError(
+            f"receive_timeout_ms must be a number, not {timeout!r}"
+        ) from None
     if timeout < 0:
         raise InvalidArgumentError(f"receive_timeout_ms must be >= 0, not {timeout!r}")
     return ReaderConfig(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from promise import Promise
@@ -14,22 +16,29 @@ __all__ = ["KafkaPromise"]
 _LOCK = threading.RLock()
 
 
-class KafkaPromise(Promise):  # type: ignore[misc]
+class KafkaPromise(Promise[Any]):
     """A Promise that may be settled from another thread than the one chaining on it."""
 
-    def _then(self, did_fulfill: Any = None, did_reject: Any = None) -> Any:
+    def _then(
+        self,
+        did_fulfill: Callable[[Any], Any] | None = None,
+        did_reject: Callable[[Exception], Any] | None = None,
+    ) -> Promise[Any]:
         with _LOCK:
             return super()._then(did_fulfill, did_reject)
 
-    def _resolve_callback(self, value: Any) -> Any:
+    def _resolve_callback(self, value: Any) -> None:
         with _LOCK:
-            return super()._resolve_callback(value)
+            super()._resolve_callback(value)
 
     def _reject_callback(
-        self, reason: Any, force_throw: bool = False, traceback: Any = None
-    ) -> Any:
+        self,
+        reason: Exception,
+        synchronous: bool = False,
+        traceback: TracebackType | None = None,
+    ) -> None:
         with _LOCK:
-            return super()._reject_callback(reason, force_throw, traceback)
+            super()._reject_callback(reason, synchronous, traceback)
 
     do_resolve = _resolve_callback
     fulfill = _resolve_callback

@@ -93,14 +93,17 @@ class _ReaderBase:
                 fresh = [
                     tp
                     for tp in assigned
-                    if cfg.group_id is None or consumer.committed(tp, timeout_ms=deadline_ms) is None
+                    if cfg.group_id is None
+                    or consumer.committed(tp, timeout_ms=deadline_ms) is None
                 ]
                 if fresh:
                     consumer.seek_to_end(*fresh)
                     # Drop what the join's poll fetched from before open() on those.
                     skip = set(fresh)
                     kept = [
-                        r for r in self._queue if TopicPartition(r[0].topic, r[0].partition) not in skip
+                        r
+                        for r in self._queue
+                        if TopicPartition(r[0].topic, r[0].partition) not in skip
                     ]
                     self._queue = deque(kept)
             # Resolve start offsets now rather than at the first poll, for the same reason.
@@ -113,7 +116,7 @@ class _ReaderBase:
 
     def _all_partitions(self, consumer: KafkaConsumer, timeout_ms: float) -> list[TopicPartition]:
         """Every partition of the topics, for a reader without a consumer group."""
-        out = []
+        out: list[TopicPartition] = []
         deadline = time.monotonic() + timeout_ms / 1000
         for topic in self._cfg.topics:
             parts = consumer.partitions_for_topic(topic)
@@ -128,7 +131,9 @@ class _ReaderBase:
             out.extend(TopicPartition(topic, p) for p in sorted(parts))
         return out
 
-    def _await_join(self, consumer: KafkaConsumer, joined: threading.Event, timeout_ms: float) -> None:
+    def _await_join(
+        self, consumer: KafkaConsumer, joined: threading.Event, timeout_ms: float
+    ) -> None:
         deadline = time.monotonic() + timeout_ms / 1000
         while not joined.is_set() and time.monotonic() < deadline:
             self._enqueue(consumer.poll(timeout_ms=100))
@@ -190,7 +195,9 @@ class _ReaderBase:
             "topics": list(cfg.topics),
             "pattern": cfg.pattern,
             "group_id": cfg.group_id,
-            "client_id": consumer.config["client_id"] if consumer else cfg.consumer.get("client_id"),
+            "client_id": consumer.config["client_id"]
+            if consumer
+            else cfg.consumer.get("client_id"),
             "bootstrap_servers": cfg.consumer["bootstrap_servers"],
             "consistency": cfg.consistency,
             "assignment": assignment,
@@ -373,7 +380,7 @@ class KafkaAsyncReader(_ReaderBase, PluginAsyncMessageReader):
         if threading.current_thread() is self._thread:
             self._seek(self._consumer, to_end)
             return
-        done, errors = threading.Event(), []
+        done, errors = threading.Event(), list[BaseException]()
         self._requests.append((to_end, done, errors))
         self._ready.set()
         while not done.wait(0.05):

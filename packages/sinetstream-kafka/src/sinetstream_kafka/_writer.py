@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -20,7 +21,7 @@ __all__ = ["KafkaAsyncWriter", "KafkaWriter"]
 Headers = Mapping[str, bytes | str] | Iterable[tuple[str, bytes | str]]
 
 
-def _key(key: bytes | str | None) -> bytes | None:
+def _key(key: object) -> bytes | None:
     if key is None or isinstance(key, bytes):
         return key
     if isinstance(key, str):
@@ -39,12 +40,13 @@ def _headers(headers: Headers | None) -> list[tuple[str, bytes]] | None:
         if not isinstance(name, str):
             raise InvalidArgumentError(f"kafka: header names must be str, not {name!r}")
         if isinstance(value, str):
-            value = value.encode("utf-8")
-        elif not isinstance(value, bytes):
+            out.append((name, value.encode("utf-8")))
+        elif isinstance(value, bytes):
+            out.append((name, value))
+        else:
             raise InvalidArgumentError(
                 f"kafka: header {name!r} must be bytes or str, not {type(value).__name__}"
             )
-        out.append((name, value))
     return out
 
 
@@ -103,7 +105,9 @@ class _WriterBase:
             "consistency": self._cfg.consistency,
             "acks": producer.config["acks"] if producer else config.get("acks"),
             "enable_idempotence": (
-                producer.config["enable_idempotence"] if producer else config.get("enable_idempotence")
+                producer.config["enable_idempotence"]
+                if producer
+                else config.get("enable_idempotence")
             ),
             "transactional": self._cfg.transactional,
             "open": producer is not None,
@@ -151,10 +155,8 @@ class KafkaWriter(_WriterBase, PluginMessageWriter):
             raise
         except (kerr.KafkaError, ValueError, TypeError, OSError) as exc:
             if self._cfg.transactional and producer is not None:
-                try:
+                with contextlib.suppress(Exception):  # the original error is what matters
                     producer.abort_transaction()
-                except Exception:  # noqa: S110 - the original error is what matters
-                    pass
             raise to_sinet_error(exc, f"publishing to {self._topic!r}") from exc
 
 
