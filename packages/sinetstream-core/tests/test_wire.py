@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from sinetstream._wire import (
     AVRO_PREFIX,
     V3_MARKER,
+    AvroUnpacker,
+    TimestampEncoder,
     avro_pack,
     avro_unpack,
     check_timestamp,
@@ -130,3 +132,34 @@ def test_avro_unpack_at_an_offset() -> None:
     assert avro_unpack(b"\xdf\x03\x00\x00\x00\x00" + AVRO_HELLO, 6) == (1700000000123456, b"hello")
     with pytest.raises(InvalidMessageError, match="truncated"):
         avro_unpack(b"123456" + AVRO_HELLO[:10], 6)
+
+
+@given(st.lists(st.tuples(INT64, st.binary(max_size=20), st.integers(0, 3)), max_size=30))
+def test_cached_timestamp_paths_match_the_plain_functions(
+    messages: list[tuple[int, bytes, int]],
+) -> None:
+    stamp, unpack = TimestampEncoder(), AvroUnpacker()
+    base = 1_767_225_600_000_000
+    for ts, payload, cut in messages:
+        for t in (ts, base + (ts % 10_000)):  # arbitrary, and close together (cache hits)
+            first, rest = stamp(t)
+            wire = avro_pack(t, payload)
+            assert AVRO_PREFIX + first + rest == wire[: 10 + len(first) + len(rest)]
+            assert unpack(wire) == avro_unpack(wire) == (t, payload)
+            truncated = wire[: len(wire) - 1 - cut] if cut < len(wire) else b""
+            with pytest.raises(InvalidMessageError):
+                unpack(truncated)
+
+
+def test_avro_unpacker_cache_does_not_match_unrelated_bytes() -> None:
+    unpack = AvroUnpacker()
+    a = avro_pack(1_000_000_000_000_000, b"a")
+    b = avro_pack(2_000_000_000_000_000, b"b")
+    assert unpack(a) == (1_000_000_000_000_000, b"a")
+    assert unpack(b) == (2_000_000_000_000_000, b"b")
+    assert unpack(a) == (1_000_000_000_000_000, b"a")
+    assert unpack(avro_pack(5, b"c")) == (5, b"c")
+    # a fresh unpacker must not treat 0xff after the first byte as a cached tail
+    assert AvroUnpacker()(AVRO_PREFIX + b"\x81\xff\x01\x02ab") == avro_unpack(
+        AVRO_PREFIX + b"\x81\xff\x01\x02ab"
+    )

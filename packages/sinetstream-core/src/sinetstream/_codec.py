@@ -13,8 +13,8 @@ but needing no config file and no backend.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
+from time import time_ns as _time_ns
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +22,7 @@ from ._compression import resolve_compression
 from ._crypto import MessageDecryptor, MessageEncryptor, parse_crypto, warn_if_unauthenticated
 from ._message import Message
 from ._value_type import resolve_value_type
-from ._wire import AVRO_PREFIX, V3_MARKER, avro_unpack, encode_varint
+from ._wire import AVRO_PREFIX, V3_MARKER, AvroUnpacker, TimestampEncoder, encode_varint
 from .error import (
     AlreadyConnectedError,
     InvalidArgumentError,
@@ -117,6 +117,7 @@ class Encoder:
         "_encrypt",
         "_plain_prefix",
         "_serialize",
+        "_stamp",
         "_user_data_only",
         "compression",
         "encryption",
@@ -155,6 +156,7 @@ class Encoder:
         self._plain_prefix = header + AVRO_PREFIX
         # header ‖ encrypt(data) in one call, or None when encryption is off
         self._encrypt = None if encryptor is None else encryptor.sealer(header)
+        self._stamp = TimestampEncoder()
 
     def encode(self, value: Any, timestamp_us: int) -> tuple[bytes, int, int]:
         """Return ``(wire_bytes, uncompressed_size, compressed_size)``.
@@ -194,11 +196,16 @@ class Encoder:
             return (payload if encrypt is None else encrypt(payload)), uncompressed, compressed
         if not _INT64_MIN <= timestamp_us <= _INT64_MAX:
             raise InvalidMessageError(f"timestamp {timestamp_us} µs does not fit 64 bits")
-        stamp = encode_varint((timestamp_us << 1) ^ (timestamp_us >> 63))
+        first, rest = self._stamp(timestamp_us)
         size = encode_varint(compressed << 1)
         if encrypt is None:
-            return b"".join((self._plain_prefix, stamp, size, payload)), uncompressed, compressed
-        return encrypt(b"".join((AVRO_PREFIX, stamp, size, payload))), uncompressed, compressed
+            wire = b"".join((self._plain_prefix, first, rest, size, payload))
+            return wire, uncompressed, compressed
+        return (
+            encrypt(b"".join((AVRO_PREFIX, first, rest, size, payload))),
+            uncompressed,
+            compressed,
+        )
 
     def _as_bytes(self, payload: Any) -> bytes:
         if isinstance(payload, (bytes, bytearray, memoryview)):
@@ -233,6 +240,7 @@ class Decoder:
         "_decrypt",
         "_deserialize",
         "_max_version",
+        "_unpack",
         "_user_data_only",
         "compression",
         "encryption",
@@ -262,6 +270,7 @@ class Decoder:
             self._decrypt = decryptor.decrypt
             self.encryption = config.describe()
             self._max_version = decryptor.max_version
+        self._unpack = AvroUnpacker()
 
     def decode(self, data: bytes, plugin_timestamp_us: int = 0) -> tuple[Any, int, int, int]:
         """Return ``(value, timestamp_us, uncompressed_size, compressed_size)``.
@@ -301,14 +310,14 @@ class Decoder:
                         f"invalid key_version={key_version}: the message is encrypted "
                         "but this reader has data_encryption off"
                     )
-                timestamp_us, payload = avro_unpack(data, start)
+                timestamp_us, payload = self._unpack(data, start)
             else:
                 if not key_version:
                     raise InvalidMessageError(
                         "invalid key_version=0: the message is not encrypted "
                         "but this reader has data_encryption on"
                     )
-                timestamp_us, payload = avro_unpack(decrypt(key_version, data, start))
+                timestamp_us, payload = self._unpack(decrypt(key_version, data, start))
         compressed = len(payload)
         if self._decompress is not None:
             payload = self._decompress(payload)
@@ -368,6 +377,7 @@ class SINETStreamMessageEncoder(_Lifecycle):
 
     def __init__(self, **params: Any) -> None:
         self._encoder = Encoder(with_codec_defaults(params))
+        self._encode = self._encoder.encode
         self._opened = False
         self._closed = False
 
@@ -377,9 +387,10 @@ class SINETStreamMessageEncoder(_Lifecycle):
 
     def encode(self, msg: Any, timestamp: float | None = None) -> bytes:
         """The wire bytes of ``msg``; ``timestamp`` in seconds (default: now)."""
-        self._check_usable()
-        timestamp_us = time.time_ns() // 1000 if timestamp is None else int(timestamp * 1_000_000)
-        return self._encoder.encode(msg, timestamp_us)[0]
+        if self._closed:
+            self._check_usable()
+        timestamp_us = _time_ns() // 1000 if timestamp is None else int(timestamp * 1_000_000)
+        return self._encode(msg, timestamp_us)[0]
 
     def __repr__(self) -> str:
         return f"SINETStreamMessageEncoder({self._encoder!r})"
@@ -392,7 +403,10 @@ class SINETStreamMessageDecoder(_Lifecycle):
     """
 
     def __init__(self, **params: Any) -> None:
-        self._decoder = Decoder(with_codec_defaults(params))
+        merged = with_codec_defaults(params)
+        self._decoder = Decoder(merged)
+        self._decode = self._decoder.decode
+        self._user_data_only = _flag(merged, "user_data_only")
         self._opened = False
         self._closed = False
 
@@ -405,10 +419,14 @@ class SINETStreamMessageDecoder(_Lifecycle):
 
         Raises :class:`InvalidMessageError` for an undecodable message.
         """
-        self._check_usable()
-        stamp = getattr(data, "timestamp", 0)
-        plugin_ts = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
-        value, timestamp_us, _, _ = self._decoder.decode(data, plugin_ts)
+        if self._closed:
+            self._check_usable()
+        plugin_ts = 0
+        if self._user_data_only:  # only then does the timestamp come from the container
+            stamp = getattr(data, "timestamp", 0)
+            if isinstance(stamp, int) and not isinstance(stamp, bool):
+                plugin_ts = stamp
+        value, timestamp_us, _, _ = self._decode(data, plugin_ts)
         return Message(value, None, timestamp_us, data)
 
     def __repr__(self) -> str:

@@ -19,6 +19,8 @@ from .error import InvalidMessageError
 
 __all__ = [
     "AVRO_FINGERPRINT",
+    "AvroUnpacker",
+    "TimestampEncoder",
     "AVRO_MARKER",
     "AVRO_PREFIX",
     "MAX_KEY_VERSION",
@@ -55,6 +57,8 @@ _MAX_VARINT_BYTES = 10  # a 64-bit value needs at most 10 groups of 7 bits
 
 # Single-byte varints are by far the most common lengths; look them up.
 _SMALL_VARINTS = tuple(bytes((i,)) for i in range(0x80))
+# First byte of a longer varint: 7 low bits with the continuation bit.
+_CONTINUED = tuple(bytes((i | 0x80,)) for i in range(0x80))
 
 
 def zigzag_encode(n: int) -> int:
@@ -141,6 +145,75 @@ def avro_unpack(data: bytes, start: int = 0) -> tuple[int, bytes]:
             f"truncated message: payload needs {zlen >> 1} bytes, {len(data) - pos} present"
         )
     return timestamp_us, data[pos:end]
+
+
+class TimestampEncoder:
+    """Zig-zag varint of successive timestamps, for a writer's hot path.
+
+    Timestamps of successive messages share all but their lowest 7 bits most
+    of the time, so the varint of ``z >> 7`` is cached (one entry, replaced
+    atomically, so concurrent use is safe). Returns the two parts to join.
+    """
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache: tuple[int, bytes] = (-1, b"")
+
+    def __call__(self, timestamp_us: int) -> tuple[bytes, bytes]:
+        """``(first byte(s), rest)`` of the Avro long ``timestamp_us``."""
+        z = (timestamp_us << 1) ^ (timestamp_us >> 63)
+        if z < 0x80:
+            return _SMALL_VARINTS[z], b""
+        hi = z >> 7
+        cache = self._cache
+        if cache[0] != hi:
+            cache = (hi, encode_varint(hi))
+            self._cache = cache
+        return _CONTINUED[z & 0x7F], cache[1]
+
+
+class AvroUnpacker:
+    """:func:`avro_unpack` for a reader's hot path (same results and errors).
+
+    Caches the varint bytes after the first byte of the last timestamp (one
+    entry, replaced atomically): a timestamp whose high part is unchanged is
+    read with one comparison instead of a byte loop.
+    """
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        # (bytes 2.. of the last multi-byte timestamp varint, its value >> 7): a whole varint
+        self._cache: tuple[bytes, int] | None = None
+
+    def __call__(self, data: bytes, start: int = 0) -> tuple[int, bytes]:
+        """Parse the Avro single-object message ``data[start:]``."""
+        body_at = start + 10
+        if len(data) <= body_at or data[start:body_at] != AVRO_PREFIX:
+            return avro_unpack(data, start)  # the error, with its precise message
+        cache = self._cache
+        if (
+            cache is not None
+            and data[body_at] >= 0x80
+            and data[body_at + 1 : body_at + 1 + len(cache[0])] == cache[0]
+        ):
+            z = (data[body_at] & 0x7F) | (cache[1] << 7)
+            pos = body_at + 1 + len(cache[0])
+        else:
+            z, pos = decode_varint(data, body_at)
+            if pos - body_at >= 2:
+                self._cache = (data[body_at + 1 : pos], z >> 7)
+        timestamp_us = (z >> 1) ^ -(z & 1)
+        zlen, pos = decode_varint(data, pos)
+        if zlen & 1:
+            raise InvalidMessageError("malformed message: negative Avro payload length")
+        end = pos + (zlen >> 1)
+        if end > len(data):
+            raise InvalidMessageError(
+                f"truncated message: payload needs {zlen >> 1} bytes, {len(data) - pos} present"
+            )
+        return timestamp_us, data[pos:end]
 
 
 def check_timestamp(timestamp_us: int) -> None:
