@@ -15,6 +15,7 @@ from sinetstream.error import (
     AuthorizationError,
     ConnectionError,  # noqa: A004 - sinetstream's name
     InvalidArgumentError,
+    InvalidMessageError,
     SinetError,
 )
 
@@ -50,6 +51,11 @@ def to_sinet_error(exc: BaseException, doing: str) -> SinetError:
     elif isinstance(exc, kerr.AuthorizationError):
         err = AuthorizationError(
             f"kafka denied access while {doing}: {name}; grant the ACL to this principal"
+        )
+    elif isinstance(exc, (kerr.MessageSizeTooLargeError, kerr.RecordListTooLargeError)):
+        err = InvalidMessageError(
+            f"kafka: the message is too large while {doing}; raise max_request_size "
+            "(writer) and the broker's message.max.bytes, or send less"
         )
     elif isinstance(exc, _CONNECTION):
         err = ConnectionError(f"kafka connection failed while {doing}: {name}: {exc}")
