@@ -10,7 +10,9 @@ Two layers, both byte-compatible with SINETStream 1.10:
   (0 = not encrypted) in front of the (possibly encrypted) Avro body.
 
 The schema is fixed, so no Avro library is needed. Every decoding error is an
-:class:`~sinetstream.error.InvalidMessageError`.
+:class:`~sinetstream.error.InvalidMessageError`. :class:`TimestampEncoder` and
+:class:`AvroUnpacker` are the same functions with a one-entry cache of the
+timestamp's high bytes, for the per-message hot path (no I/O either).
 """
 
 from __future__ import annotations
