@@ -506,3 +506,25 @@ def test_value_type_plugin_returning_non_bytes() -> None:
             Encoder(params(value_type="notbytes")).encode(1, TS)
     finally:
         registry("value_type").unregister("notbytes")
+
+
+@pytest.mark.parametrize("mode", ["GCM", "EAX"])
+@pytest.mark.parametrize("message_format", [2, 3])
+def test_every_single_byte_change_is_rejected(mode: str, message_format: int) -> None:
+    p = params(
+        message_format=message_format,
+        value_type="text",
+        data_compression=True,
+        data_encryption=True,
+        crypto=crypto(mode),
+    )
+    wire = Encoder(p).encode("the message", TS)[0]
+    dec = Decoder(p)
+    assert dec.decode(wire)[0] == "the message"
+    for i in range(len(wire)):
+        for delta in (0x01, 0xFF):
+            bad = bytearray(wire)
+            bad[i] ^= delta
+            with pytest.raises(InvalidMessageError) as info:
+                dec.decode(bytes(bad))
+            assert PASSWORD not in str(info.value)
