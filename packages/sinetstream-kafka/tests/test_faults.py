@@ -152,3 +152,45 @@ def test_broker_restart_with_persistent_storage(noida_factory: Any, tmp_path: Pa
     dups = stream.check()
     print(f"restart: {len(stream.succeeded)} acknowledged, {len(stream.failed)} failed, "
           f"{sum(dups.values())} duplicates")  # fmt: skip
+
+
+def test_async_reader_reports_lost_connection(tansu: str, relay_factory: Any) -> None:
+    """The callback reader tells on_failure when every broker connection is gone, then goes on."""
+    from sinetstream.error import ConnectionError  # noqa: A004
+    from sinetstream_kafka import KafkaAsyncReader
+
+    topic = f"lost-{uuid.uuid4().hex[:8]}"
+    create_topic(tansu, topic)
+    relay = relay_factory()
+    spec = {**RESILIENT, "group_id": None, "proxy_url": relay.url}
+    r = KafkaAsyncReader(V3, {"type": "kafka", "brokers": tansu, "topics": [topic],
+                              "client_id": "lost", "type_spec": spec})  # fmt: skip
+    got: list[bytes] = []
+    failures: list[BaseException] = []
+    r.on_message = lambda value, _t, _raw: got.append(value)
+    r.on_failure = lambda exc, _tb: failures.append(exc)
+    w = KafkaWriter(V3, {"type": "kafka", "brokers": tansu, "topic": topic, "client_id": "lw",
+                         "consistency": "AT_LEAST_ONCE"})  # fmt: skip
+    r.open()
+    w.open()
+    try:
+        w.publish(PluginMessage(b"before", 1))
+        _until(lambda: got == [b"before"], 5)
+        relay.cut()
+        _until(lambda: failures, 8)
+        w.publish(PluginMessage(b"during", 1))
+        relay.restore()
+        _until(lambda: got == [b"before", b"during"], 15)
+    finally:
+        w.close()
+        r.close()
+    assert isinstance(failures[0], ConnectionError)
+    assert "still retrying" in str(failures[0])
+    assert len(failures) == 1
+
+
+def _until(cond: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -22,6 +22,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
+    ConnectionError,  # noqa: A004 - sinetstream's name
     InvalidArgumentError,
     NotOpenError,
     SinetError,
@@ -41,6 +42,34 @@ OnFailure = Callable[[BaseException, "TracebackType | None"], None]
 
 # Poll slice of the callback reader: how fast close() and seeks are noticed.
 _ASYNC_POLL_MS = 100
+# The callback reader reports a ConnectionError once no broker connection has
+# existed for this long (kafka-python itself keeps reconnecting silently).
+_OUTAGE_REPORT_S = 2.0
+
+
+class _ConnectionWatch:
+    """Tells when a consumer has had no broker connection for a while."""
+
+    def __init__(self, consumer: KafkaConsumer) -> None:
+        self._count: Any = None
+        for name, metric in (consumer.metrics(raw=True) or {}).items():
+            if name.name == "connection-count":
+                self._count = metric
+        self._down_since: float | None = None
+        self.reported = False
+
+    def outage(self) -> float:
+        """Seconds without any broker connection (0 while connected)."""
+        if self._count is None:
+            return 0.0
+        now = time.monotonic()
+        if self._count.value() > 0:
+            self._down_since = None
+            self.reported = False
+            return 0.0
+        if self._down_since is None:
+            self._down_since = now
+        return now - self._down_since
 
 
 class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -419,6 +448,7 @@ class KafkaAsyncReader(_ReaderBase, PluginAsyncMessageReader):
         commit_before = self._cfg.commit_before_delivery
         doing = f"reading {self._cfg.topics}"
         backoff = float(self._cfg.consumer.get("retry_backoff_ms", 100)) / 1000
+        watch = _ConnectionWatch(consumer)
         while not stop.is_set():
             if self._on_message is None and not self._requests:
                 ready.wait()
@@ -460,3 +490,12 @@ class KafkaAsyncReader(_ReaderBase, PluginAsyncMessageReader):
                 queue.extend(fetched.values())
                 if commit_before:
                     self._commit_before_delivery(consumer)
+            elif not watch.reported and watch.outage() >= _OUTAGE_REPORT_S:
+                watch.reported = True  # once per outage; the client keeps reconnecting
+                self._fail(
+                    ConnectionError(
+                        f"kafka: no connection to any broker of "
+                        f"{self._cfg.consumer['bootstrap_servers']} for {_OUTAGE_REPORT_S:.0f} s "
+                        "while reading; still retrying"
+                    )
+                )
