@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from promise import Promise
+from promise.promise import STATE_PENDING
 from sinetstream.error import ConnectionError as SinetConnectionError
 from sinetstream.error import SinetError
 from sinetstream.spi import ConfigVersion, PluginAsyncMessageWriter, PluginMessageWriter
@@ -26,25 +27,58 @@ _QUEUE_SIZE = mqtt.MQTT_ERR_QUEUE_SIZE
 _WAIT_SLICE = 0.5
 
 # promise 2.3 is not thread-safe: a then() racing a resolve from paho's thread
-# can lose its handler. Every settle and then() of our promises holds this lock
-# (re-entrant: handlers run synchronously and may chain further promises).
+# can lose its handler. Our promises register and settle under this lock.
 _PROMISE_LOCK = threading.RLock()
 
 
 class SettlingPromise(Promise[Any]):
-    """A ``promise.Promise`` that may be settled from another thread."""
+    """A ``promise.Promise`` settled from paho's network thread.
+
+    Handlers attached while it is pending are kept in a plain list and run
+    directly when it settles, without promise's trampoline: the core attaches
+    one to every published message, so this is the async writer's hot path.
+    Chained promises are SettlingPromises too, so chains stay thread-safe.
+    """
+
+    _waiters: list[tuple[SettlingPromise, Any, Any]] | None = None
 
     def _then(self, did_fulfill: Any = None, did_reject: Any = None) -> Any:
         with _PROMISE_LOCK:
-            return super()._then(did_fulfill, did_reject)
+            if self._state == STATE_PENDING and not self._is_following:
+                child = SettlingPromise()
+                if self._waiters is None:
+                    self._waiters = []
+                self._waiters.append((child, did_fulfill, did_reject))
+                return child
+        return super()._then(did_fulfill, did_reject)
 
     def settle(self, value: Any, error: Exception | None) -> None:
         """Resolve with ``value``, or reject with ``error`` when it is set."""
         with _PROMISE_LOCK:
+            if self._state != STATE_PENDING:
+                return
             if error is None:
                 self.do_resolve(value)
             else:
                 self.do_reject(error)
+            waiters, self._waiters = self._waiters, None
+        if not waiters:
+            return
+        for child, on_value, on_error in waiters:
+            handler = on_value if error is None else on_error
+            if handler is None:
+                child.settle(value, error)
+                continue
+            try:
+                result = handler(value if error is None else error)
+            except Exception as exc:
+                child.settle(None, exc)
+                continue
+            if self.is_thenable(result):
+                with _PROMISE_LOCK:
+                    child.do_resolve(result)
+            else:
+                child.settle(result, None)
 
 
 class _WriterBase(MqttConnection):
@@ -194,7 +228,12 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         }
 
     def _install_callbacks(self, client: mqtt.Client) -> None:
-        client.on_publish = self._on_publish
+        # QoS 0 has no acknowledgement: its promise settles when paho took the
+        # message (see publish). Not installing on_publish then matters: paho
+        # builds a ReasonCode and a Properties object per QoS 0 write for it,
+        # which costs about as much as the publish itself.
+        if self._qos > 0:
+            client.on_publish = self._on_publish
 
     def publish(self, message: bytes) -> SettlingPromise:
         """Start publishing ``message``; return a Promise settled by the broker's answer."""
@@ -220,6 +259,10 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
                 promise.settle(None, error)
                 return promise
             info.rc = _OK  # QoS 1/2: queued by paho, settled after reconnecting
+        if self._qos == 0:
+            self._published += 1
+            promise.settle(info, None)
+            return promise
         # Lock-free hand-over with _on_publish (paho's thread): each side
         # stores into its own dict, then pops the other's; dict.pop is atomic,
         # so exactly one side obtains the entry and settles the promise.
@@ -258,23 +301,6 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
                 return
             self._early.pop(mid, None)
         self._settle(entry[0], entry[1], reason)
-
-    def _connected_hook(self) -> None:
-        # paho marks QoS 0 messages still unsent at a reconnect as lost
-        # (info.rc set, no on_publish): reject their promises.
-        if self._qos != 0:
-            return
-        lost = []
-        for mid, (_, info) in list(self._pending.items()):
-            if info.rc != _OK:
-                entry = self._pending.pop(mid, None)
-                if entry is not None:
-                    lost.append(entry)
-        for promise, info in lost:
-            self._failed += 1
-            promise.settle(
-                None, SinetConnectionError(f"MQTT publish failed: {mqtt.error_string(info.rc)}")
-            )
 
     def _before_close(self) -> None:
         # Give in-flight messages close_timeout to be acknowledged.
