@@ -165,8 +165,6 @@ def _load_libz() -> tuple[Any, bytes] | None:
                 ctypes.c_int,
             ]
             lib.deflateReset.argtypes = [ctypes.c_void_p]
-            lib.deflateBound.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-            lib.deflateBound.restype = ctypes.c_ulong
             lib.deflate.argtypes = [ctypes.c_void_p, ctypes.c_int]
             lib.deflateEnd.argtypes = [ctypes.c_void_p]
             _libz = (lib, version)
@@ -222,7 +220,7 @@ class _ResettableDeflate:
             obj = zlib.compressobj(level)
             if deflater.compress(sample) != obj.compress(sample) + obj.flush():
                 return None
-        except (OSError, ValueError):
+        except OSError:
             return None
         return deflater
 
@@ -235,9 +233,10 @@ class _ResettableDeflate:
         lib = self._lib
         stream = self._stream
         addr = self._addr
+        # At least zlib's own conservative deflateBound(), computed without a C call.
+        bound = n + (n >> 3) + (n >> 6) + 64
         with self._lock:
             lib.deflateReset(addr)
-            bound = lib.deflateBound(addr, n)
             if bound > self._cap:
                 self._buf = ctypes.create_string_buffer(bound)
                 self._cap = bound
@@ -247,9 +246,10 @@ class _ResettableDeflate:
             stream.avail_out = self._cap
             rc = lib.deflate(addr, _Z_FINISH)
             stream.next_in = None  # drop the reference to data
-            if rc != _Z_STREAM_END:
-                raise ValueError(f"zlib deflate returned {rc}")
-            return ctypes.string_at(self._buf, stream.total_out)
+            if rc == _Z_STREAM_END:
+                return ctypes.string_at(self._buf, stream.total_out)
+        obj = zlib.compressobj(self._level)  # not expected; stay correct regardless
+        return obj.compress(data) + obj.flush()
 
 
 def _zstd(level: int | None, params: Mapping[str, Any], writer: bool) -> Compression:
