@@ -122,6 +122,15 @@ def test_defaults() -> None:
                 "algorithm": "AES",
                 "mode": "GCM",
                 "password": "x",
+                "key_derivation": {"salt_bytes": 4096},
+            },
+            r"salt_bytes: must be an integer in 0\.\.1024",
+        ),
+        (
+            {
+                "algorithm": "AES",
+                "mode": "GCM",
+                "password": "x",
                 "key_derivation": {"iteration": 0},
             },
             "iteration",

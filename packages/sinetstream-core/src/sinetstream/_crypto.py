@@ -72,6 +72,7 @@ _EAX_TAG = 8
 _GCM_TAG = 16
 _OPENPGP_IV = _BLOCK + 2
 _ZERO_BLOCK = bytes(_BLOCK)
+_MAX_SALT_BYTES = 1024  # far beyond any use; bounds what a config can make us allocate
 
 
 class CryptoConfig:
@@ -136,9 +137,15 @@ def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
     raise InvalidArgumentError(f"{what}: {value!r} is not one of {', '.join(allowed)}")
 
 
-def _int_param(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(f"{what}: must be an integer >= {minimum}, got {value!r}")
+def _int_param(value: Any, what: str, minimum: int, maximum: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise InvalidArgumentError(f"{what}: must be an integer {bounds}, got {value!r}")
     return value
 
 
@@ -224,7 +231,9 @@ def parse_crypto(crypto: Any) -> CryptoConfig:
             f"crypto.key_derivation: must be a mapping, got {type(kdf).__name__}"
         )
     _choice(kdf.get("algorithm", "pbkdf2"), _KDF_ALGORITHMS, "crypto.key_derivation.algorithm")
-    salt_bytes = _int_param(kdf.get("salt_bytes", 8), "crypto.key_derivation.salt_bytes", 0)
+    salt_bytes = _int_param(
+        kdf.get("salt_bytes", 8), "crypto.key_derivation.salt_bytes", 0, _MAX_SALT_BYTES
+    )
     iteration = _int_param(kdf.get("iteration", 10000), "crypto.key_derivation.iteration", 1)
     prf = _PRFS[_choice(kdf.get("prf", "HMAC-SHA256"), tuple(_PRFS), "crypto.key_derivation.prf")]
 
