@@ -136,6 +136,23 @@ def test_timeout_ends_iteration_and_resumes(tansu: str, make_topic: Any) -> None
         r.close()
 
 
+def test_iteration_left_early_resumes_where_it_stopped(tansu: str, make_topic: Any) -> None:
+    topic = make_topic(tansu)
+    r = reader(KafkaReader, tansu, topic, receive_timeout_ms=500.0, type_spec={"group_id": None})
+    r.open()
+    w = writer(KafkaAsyncWriter, tansu, topic)
+    w.open()
+    try:
+        for p in [w.publish(msg(b"%d" % i)) for i in range(10)]:
+            p.get(5)
+        first = [v for v, _t, _r in take(r, 3)]  # one fetched batch, left early
+        rest = [v for v, _t, _r in r]
+    finally:
+        w.close()
+        r.close()
+    assert first + rest == [b"%d" % i for i in range(10)]
+
+
 def test_seek_to_beginning_and_end(tansu: str, make_topic: Any) -> None:
     topic = make_topic(tansu)
     w = writer(KafkaWriter, tansu, topic)

@@ -138,6 +138,8 @@ class _ReaderBase:
             # Resolve start offsets now rather than at the first poll, for the same reason.
             for tp in assigned:
                 consumer.position(tp, timeout_ms=deadline_ms)
+            if self._queue and cfg.commit_before_delivery:
+                self._commit_before_delivery(consumer)
         except Exception as exc:
             consumer.close(autocommit=False, timeout_ms=0)
             raise to_sinet_error(exc, f"subscribing to {cfg.topics}") from exc
@@ -296,6 +298,11 @@ class KafkaReader(_ReaderBase, PluginMessageReader):
         commit_before = self._cfg.commit_before_delivery
         queue = self._queue
         poll = consumer.poll
+        # A previous iteration left early (``break``): its batch goes on from where it stopped.
+        rest = self._current[self._handed :]
+        if rest:
+            queue.appendleft(rest)
+        self._current, self._handed = [], 0
         while True:
             while queue:
                 records = queue.popleft()
