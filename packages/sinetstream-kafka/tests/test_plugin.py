@@ -260,12 +260,11 @@ def test_pattern_subscription(noida: Any, group: str) -> None:
 
 
 def test_group_members_share_partitions(tansu: str, make_topic: Any, group: str) -> None:
-    """Each message reaches exactly one member; a member leaving loses nothing."""
+    """Each message reaches exactly one member; members leaving or joining lose nothing."""
     topic = make_topic(tansu, partitions=4)
     spec = {"group_id": group}
-    a = reader(KafkaAsyncReader, tansu, topic, type_spec=spec)
-    b = reader(KafkaAsyncReader, tansu, topic, type_spec=spec)
-    seen: dict[str, list[bytes]] = {"a": [], "b": []}
+    members = {name: reader(KafkaAsyncReader, tansu, topic, type_spec=spec) for name in "abc"}
+    seen: dict[str, list[bytes]] = {name: [] for name in members}
     lock = threading.Lock()
 
     def collect(name: str) -> Any:
@@ -275,34 +274,45 @@ def test_group_members_share_partitions(tansu: str, make_topic: Any, group: str)
 
         return on_message
 
-    a.on_message, b.on_message = collect("a"), collect("b")
+    def total() -> int:
+        with lock:
+            return sum(len(v) for v in seen.values())
+
+    def balanced(*names: str) -> bool:
+        held = [len(members[n].info(["assignment"], {})) for n in names]
+        return sum(held) == 4 and all(held)
+
+    for name, member in members.items():
+        member.on_message = collect(name)
+    a, b, c = members["a"], members["b"], members["c"]
     a.open()
     b.open()
     w = writer(KafkaWriter, tansu, topic)
     w.open()
     try:
-        deadline = time.monotonic() + 15
-        while len(a.info(["assignment"], {})) + len(b.info(["assignment"], {})) != 4:
-            assert time.monotonic() < deadline, "group never balanced"
-            time.sleep(0.1)
-        assert a.info(["assignment"], {})
-        assert b.info(["assignment"], {})
+        _wait_for(lambda: balanced("a", "b"), 15)
         for i in range(40):
             w.publish(msg(b"%d" % i), key=str(i))
-        _wait_for(lambda: len(seen["a"]) + len(seen["b"]) >= 40)
+        _wait_for(lambda: total() >= 40)
         assert seen["a"]
         assert seen["b"]
         b.close()  # its partitions move to a
         for i in range(40, 80):
             w.publish(msg(b"%d" % i), key=str(i))
-        _wait_for(lambda: len(seen["a"]) + len(seen["b"]) >= 80, 20)
+        _wait_for(lambda: total() >= 80, 20)
+        c.open()  # takes partitions from a
+        _wait_for(lambda: balanced("a", "c"), 15)
+        for i in range(80, 120):
+            w.publish(msg(b"%d" % i), key=str(i))
+        _wait_for(lambda: total() >= 120, 20)
+        assert seen["c"]
     finally:
         w.close()
-        a.close()
-        b.close()
-    counts = Counter(seen["a"] + seen["b"])
-    assert set(counts) == {b"%d" % i for i in range(80)}
-    assert all(c == 1 for c in counts.values()), counts.most_common(3)
+        for member in members.values():
+            member.close()
+    counts = Counter(seen["a"] + seen["b"] + seen["c"])
+    assert set(counts) == {b"%d" % i for i in range(120)}
+    assert all(n == 1 for n in counts.values()), counts.most_common(3)
 
 
 def _wait_for(cond: Any, timeout: float = 10) -> None:
