@@ -10,12 +10,11 @@ constructed as ``cls(level=..., params=compression.get(name) or {})``.
 
 from __future__ import annotations
 
-import ctypes
 import threading
-import weakref
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import zstandard
@@ -71,15 +70,18 @@ def _gzip(level: int | None, params: Mapping[str, Any], writer: bool) -> Compres
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"compression.gzip: invalid zlib arguments: {exc}") from exc
 
-    def compress(data: bytes) -> bytes:
-        obj = zlib.compressobj(level, **kwargs)
-        return obj.compress(data) + obj.flush()
+    compress: Transform
+    if kwargs:
 
-    if writer and not kwargs:
-        # Same bytes without re-initialising zlib for every message (when possible).
-        fast = _ResettableDeflate.create(level)
-        if fast is not None:
-            compress = fast.compress
+        def compress(data: bytes) -> bytes:
+            obj = zlib.compressobj(level, **kwargs)
+            return obj.compress(data) + obj.flush()
+
+    else:
+        # Same bytes as compressobj(level) with the default arguments, in one C call
+        # (measured in a writer process: the fastest of compress, compressobj and
+        # a reused deflate state).
+        compress = partial(zlib.compress, level=level)
 
     def decompress(data: bytes) -> bytes:
         obj = zlib.decompressobj(**dkwargs)
@@ -101,155 +103,6 @@ def _gzip(level: int | None, params: Mapping[str, Any], writer: bool) -> Compres
                 raise InvalidMessageError(f"cannot decompress gzip (zlib) payload: {exc}") from exc
 
     return Compression(GZIP, compress, decompress)
-
-
-class _ZStream(ctypes.Structure):
-    # zlib's z_stream (zlib.h); deflateInit2_ checks sizeof, so a mismatch is refused.
-    _fields_ = (
-        ("next_in", ctypes.c_char_p),
-        ("avail_in", ctypes.c_uint),
-        ("total_in", ctypes.c_ulong),
-        ("next_out", ctypes.c_void_p),
-        ("avail_out", ctypes.c_uint),
-        ("total_out", ctypes.c_ulong),
-        ("msg", ctypes.c_char_p),
-        ("state", ctypes.c_void_p),
-        ("zalloc", ctypes.c_void_p),
-        ("zfree", ctypes.c_void_p),
-        ("opaque", ctypes.c_void_p),
-        ("data_type", ctypes.c_int),
-        ("adler", ctypes.c_ulong),
-        ("reserved", ctypes.c_ulong),
-    )
-
-
-_Z_OK = 0
-_Z_STREAM_END = 1
-_Z_FINISH = 4
-_Z_DEFLATED = 8
-_MAX_WBITS = 15
-_DEF_MEM_LEVEL = 8
-_Z_DEFAULT_STRATEGY = 0
-# Above this, zlib set-up is negligible next to compressing; the kept output buffer stays small.
-_FAST_LIMIT = 256 * 1024
-_libz: tuple[Any, bytes] | None = None
-_libz_checked = False
-_libz_lock = threading.Lock()
-
-
-def _load_libz() -> tuple[Any, bytes] | None:
-    """The zlib that Python's zlib module runs on, through ctypes; ``None`` if unavailable."""
-    global _libz, _libz_checked
-    with _libz_lock:
-        if _libz_checked:
-            return _libz
-        _libz_checked = True
-        for name in ("libz.so.1", "libz.1.dylib", "libz.dylib"):
-            try:
-                lib: Any = ctypes.CDLL(name)
-            except OSError:
-                continue
-            lib.zlibVersion.restype = ctypes.c_char_p
-            version = lib.zlibVersion()
-            # Only the very same zlib release is guaranteed to produce the same bytes.
-            if version != zlib.ZLIB_RUNTIME_VERSION.encode():
-                continue
-            lib.deflateInit2_.argtypes = [
-                ctypes.c_void_p,
-                ctypes.c_int,
-                ctypes.c_int,
-                ctypes.c_int,
-                ctypes.c_int,
-                ctypes.c_int,
-                ctypes.c_char_p,
-                ctypes.c_int,
-            ]
-            lib.deflateReset.argtypes = [ctypes.c_void_p]
-            lib.deflate.argtypes = [ctypes.c_void_p, ctypes.c_int]
-            lib.deflateEnd.argtypes = [ctypes.c_void_p]
-            _libz = (lib, version)
-            break
-        return _libz
-
-
-def _deflate_end(lib: Any, stream: _ZStream) -> None:
-    lib.deflateEnd(ctypes.addressof(stream))
-
-
-class _ResettableDeflate:
-    """One zlib deflate state per writer, reset (not re-created) for each message.
-
-    ``zlib.compressobj`` allocates and initialises about 256 KiB of state per
-    call, which dominates the cost for small messages; ``deflateReset`` keeps
-    it. Output is byte-identical (same library, same parameters, checked once).
-    """
-
-    __slots__ = ("__weakref__", "_addr", "_buf", "_cap", "_level", "_lib", "_lock", "_stream")
-
-    def __init__(self, lib: Any, version: bytes, level: int) -> None:
-        self._lib = lib
-        self._level = level
-        self._stream = _ZStream()
-        self._addr = ctypes.addressof(self._stream)
-        rc = lib.deflateInit2_(
-            self._addr,
-            level,
-            _Z_DEFLATED,
-            _MAX_WBITS,
-            _DEF_MEM_LEVEL,
-            _Z_DEFAULT_STRATEGY,
-            version,
-            ctypes.sizeof(_ZStream),
-        )
-        if rc != _Z_OK:
-            raise OSError(f"deflateInit2_ returned {rc}")
-        weakref.finalize(self, _deflate_end, lib, self._stream)
-        self._cap = 0
-        self._buf = ctypes.create_string_buffer(0)
-        self._lock = threading.Lock()
-
-    @classmethod
-    def create(cls, level: int) -> _ResettableDeflate | None:
-        """A deflater for ``level`` that passed a self-check, or ``None``."""
-        loaded = _load_libz()
-        if loaded is None:
-            return None
-        try:
-            deflater = cls(*loaded, level)
-            sample = b"SINETStream zlib self-check " * 40 + bytes(range(256))
-            obj = zlib.compressobj(level)
-            if deflater.compress(sample) != obj.compress(sample) + obj.flush():
-                return None
-        except OSError:
-            return None
-        return deflater
-
-    def compress(self, data: bytes) -> bytes:
-        """The zlib stream of ``data`` (as ``zlib.compressobj(level)`` would write it)."""
-        n = len(data)
-        if n >= _FAST_LIMIT:
-            obj = zlib.compressobj(self._level)
-            return obj.compress(data) + obj.flush()
-        lib = self._lib
-        stream = self._stream
-        addr = self._addr
-        # At least zlib's own conservative deflateBound(), computed without a C call.
-        bound = n + (n >> 3) + (n >> 6) + 64
-        with self._lock:
-            lib.deflateReset(addr)
-            if bound > self._cap:
-                self._buf = ctypes.create_string_buffer(bound)
-                self._cap = bound
-            stream.next_in = data
-            stream.avail_in = n
-            stream.next_out = ctypes.addressof(self._buf)
-            stream.avail_out = self._cap
-            rc = lib.deflate(addr, _Z_FINISH)
-            stream.next_in = None  # drop the reference to data
-            if rc == _Z_STREAM_END:
-                return ctypes.string_at(self._buf, stream.total_out)
-        obj = zlib.compressobj(self._level)  # not expected; stay correct regardless
-        return obj.compress(data) + obj.flush()
 
 
 def _zstd(level: int | None, params: Mapping[str, Any], writer: bool) -> Compression:
