@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from sinetstream._codec import (
-    CODEC_DEFAULTS,
     Decoder,
     Encoder,
     SINETStreamMessageDecoder,
     SINETStreamMessageEncoder,
     with_codec_defaults,
 )
+from sinetstream._config import DEFAULT_PARAMS
 from sinetstream._message import Message
 from sinetstream._registry import registry
 from sinetstream.error import (
@@ -406,7 +406,7 @@ def test_reprs_hide_secrets() -> None:
 
 
 def test_defaults() -> None:
-    assert CODEC_DEFAULTS["crypto"]["key_derivation"]["iteration"] == 10000
+    assert DEFAULT_PARAMS["crypto"]["key_derivation"]["iteration"] == 10000
     merged = with_codec_defaults({"crypto": {"key_derivation": {"iteration": 5}}})
     assert merged["crypto"]["key_derivation"] == {
         "algorithm": "pbkdf2",

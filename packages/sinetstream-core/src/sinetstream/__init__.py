@@ -22,6 +22,7 @@ from ._api import AsyncMessageReader, AsyncMessageWriter, MessageReader, Message
 from ._config import AT_LEAST_ONCE, AT_MOST_ONCE, EXACTLY_ONCE, Consistency
 from ._message import Message
 from ._metrics import Metrics
+from ._value_type import BYTE_ARRAY, TEXT
 from ._version import __version__
 from .error import (
     AlreadyConnectedError,
@@ -74,10 +75,6 @@ __all__ = [
 
 #: ``client_id`` value that asks for a generated id (``sinetstream-<uuid4>``).
 DEFAULT_CLIENT_ID = None
-#: Value type name: payloads are ``str`` (UTF-8 on the wire).
-TEXT = "text"
-#: Value type name: payloads are ``bytes`` (the default).
-BYTE_ARRAY = "byte_array"
 
 _LAZY = {"SINETStreamMessageEncoder", "SINETStreamMessageDecoder"}
 

@@ -114,7 +114,7 @@ class _MessageIO:
 
     def _new_plugin(self) -> Any:
         resolved = self._resolved
-        resolved.params = _config._copy_params(self._params_template)
+        resolved.params = _config.copy_params(self._params_template)
         _config.write_inline_files(resolved)
         self.params = resolved.params
         try:

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ._compression import resolve_compression
+from ._config import DEFAULT_PARAMS, copy_params, deep_merge
 from ._crypto import MessageDecryptor, MessageEncryptor, parse_crypto, warn_if_unauthenticated
 from ._message import Message
 from ._value_type import resolve_value_type
@@ -32,7 +33,6 @@ from .error import (
 )
 
 __all__ = [
-    "CODEC_DEFAULTS",
     "Decoder",
     "Encoder",
     "SINETStreamMessageDecoder",
@@ -40,44 +40,14 @@ __all__ = [
     "with_codec_defaults",
 ]
 
-#: The library defaults of every parameter the codec reads (SINETStream 1.10).
-CODEC_DEFAULTS: Mapping[str, Any] = {
-    "value_type": "byte_array",
-    "data_encryption": False,
-    "data_compression": False,
-    "compression": {"algorithm": "gzip"},
-    "message_format": 3,
-    "user_data_only": False,
-    "crypto": {
-        "key_length": 128,
-        "key_derivation": {
-            "algorithm": "pbkdf2",
-            "salt_bytes": 8,
-            "iteration": 10000,
-            "prf": "HMAC-SHA256",
-        },
-    },
-}
-
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _V3_HEADER_LEN = 6
 
 
-def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        old = out.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping):
-            out[key] = _deep_merge(old, value)
-        else:
-            out[key] = value
-    return out
-
-
 def with_codec_defaults(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` deep-merged over :data:`CODEC_DEFAULTS` (mappings merged key by key)."""
-    return _deep_merge(CODEC_DEFAULTS, params)
+    """``params`` deep-merged over the library defaults (mappings merged key by key)."""
+    return deep_merge(copy_params(DEFAULT_PARAMS), copy_params(params))
 
 
 def _flag(params: Mapping[str, Any], name: str) -> bool:

@@ -239,7 +239,7 @@ def deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
-def _copy_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def copy_params(params: Mapping[str, Any]) -> dict[str, Any]:
     # Callables and user objects (value_serializer, value_type objects) are kept by
     # reference; containers are copied so the caller's dicts are never mutated.
     def copy_node(node: Any) -> Any:
@@ -328,9 +328,9 @@ def resolve(
     kwargs = dict(kwargs)
     no_config = bool(kwargs.pop("no_config", False))
     name, version, file_params, source = load_service(service, config, config_file, no_config)
-    params = _copy_params(DEFAULT_PARAMS)
-    deep_merge(params, _copy_params(file_params))
-    deep_merge(params, _copy_params(kwargs))
+    params = copy_params(DEFAULT_PARAMS)
+    deep_merge(params, copy_params(file_params))
+    deep_merge(params, copy_params(kwargs))
     resolved = ResolvedConfig(name, version, params, source)
     prefix = resolved.where()
     params["consistency"] = parse_consistency(params.get("consistency"), prefix)
@@ -427,8 +427,8 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
     problems: list[str] = []
     for name, service_params in cfg.services.items():
         prefix = f"{p}: service {name!r}: "
-        params = _copy_params(DEFAULT_PARAMS)
-        deep_merge(params, _copy_params(service_params))
+        params = copy_params(DEFAULT_PARAMS)
+        deep_merge(params, copy_params(service_params))
         try:
             parse_consistency(params.get("consistency"), prefix)
         except SinetError as exc:
