@@ -75,6 +75,8 @@ def mosquitto() -> Iterator[int]:
         "allow_anonymous true\n"
         "max_queued_messages 0\n"
         "max_inflight_messages 0\n"
+        # readers resume persistent sessions: keep QoS 0 messages for them too
+        "queue_qos0_messages true\n"
         "persistence false\n"
         "log_type error\n"
     )

@@ -29,9 +29,11 @@ class _Mqtt:
         import paho.mqtt.client as mqtt
 
         self.qos = QOS[params.get("consistency", "AT_MOST_ONCE")]
+        spec = params.get("type_spec") or {}
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"bench-raw-{uuid.uuid4().hex[:12]}",
+            client_id=params.get("client_id") or f"bench-raw-{uuid.uuid4().hex[:12]}",
+            clean_session=spec.get("clean_session", True),
             protocol=mqtt.MQTTv311,
         )
         self.connected = threading.Event()
@@ -58,15 +60,26 @@ class _Kafka:
 
     @staticmethod
     def consumer(params: dict[str, Any], topics: list[str], timeout_ms: int) -> Any:
-        from kafka import KafkaConsumer
+        """A group-less consumer assigned every partition of ``topics`` from the start.
 
-        return KafkaConsumer(
-            *topics,
+        assign() skips the subscription round trips: the raw client at its best.
+        """
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
             bootstrap_servers=params["brokers"],
             group_id=None,
             auto_offset_reset="earliest",
             consumer_timeout_ms=timeout_ms,
         )
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or {0})
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        return consumer
 
 
 def _topics(params: dict[str, Any]) -> list[str]:
@@ -109,6 +122,31 @@ class RawImpl:
         finally:
             writer.close()
 
+    def prime(self, job: dict[str, Any]) -> Any:
+        """Create a persistent MQTT session (subscribe, disconnect) for a reader to resume.
+
+        The broker then queues the feed for that session, so the reader drains a
+        backlog at its own speed instead of being paced by a live publisher.
+        """
+        conn = _Mqtt(job["params"])
+        for topic in _topics(job["params"]):
+            conn.client.subscribe(topic, conn.qos)
+        if not conn.subscribed.wait(10):
+            raise RuntimeError("raw paho: no SUBACK within 10 s")
+        conn.close()
+        return {}
+
+    def create_topic(self, job: dict[str, Any]) -> Any:
+        """Create a Kafka topic with ``partitions`` partitions (1: one ordered log to read)."""
+        from kafka.admin import KafkaAdminClient, NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=job["params"]["brokers"])
+        try:
+            admin.create_topics([NewTopic(job["topic"], job.get("partitions", 1), 1)])
+        finally:
+            admin.close()
+        return {}
+
     def feed(self, job: dict[str, Any]) -> Any:
         """Publish ``count`` copies of ``wire_hex`` as fast as possible (a reader's input)."""
         wire = bytes.fromhex(job["wire_hex"])
@@ -144,6 +182,7 @@ class RawImpl:
     def _read_mqtt(
         self, params: dict[str, Any], count: int, timeout_s: float, ready: Callable[[], None]
     ) -> Any:
+        start = time.perf_counter()
         conn = _Mqtt(params)
         stamps: list[float] = []
         nbytes = [0]
@@ -166,11 +205,12 @@ class RawImpl:
                 break
             seen = len(stamps)
         conn.close()
-        return self._reader_measure(stamps, nbytes[0])
+        return self._reader_measure(start, stamps, nbytes[0])
 
     def _read_kafka(
         self, params: dict[str, Any], count: int, timeout_s: float, ready: Callable[[], None]
     ) -> Any:
+        start = time.perf_counter()
         consumer = _Kafka.consumer(params, _topics(params), int(timeout_s * 1000))
         ready()
         stamps: list[float] = []
@@ -183,13 +223,12 @@ class RawImpl:
                     break
         finally:
             consumer.close()
-        return self._reader_measure(stamps, nbytes)
+        return self._reader_measure(start, stamps, nbytes)
 
-    def _reader_measure(self, stamps: list[float], nbytes: int) -> Any:
+    def _reader_measure(self, start: float, stamps: list[float], nbytes: int) -> Any:
+        """From before connecting to the last message, as ``_workload.read_messages``."""
         n = len(stamps)
-        timed = max(n - 1, 0)
-        seconds = stamps[-1] - stamps[0] if n > 1 else 0.0
-        return self.workload.Measurement(timed, nbytes * timed // n if n else 0, seconds)
+        return self.workload.Measurement(n, nbytes, stamps[-1] - start if n else 0.0)
 
 
 class _Settled:

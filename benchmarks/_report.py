@@ -389,9 +389,11 @@ def write_markdown(
         "machine drift hits all of them alike.",
         "- Writers are time-boxed (about one second each). Sync writers publish one message at a "
         "time and wait for it (p50/p99 is the latency of one `publish` call); async writers "
-        "publish without waiting and are timed until every message is acknowledged. Readers are "
-        "timed from their first message to their last while a separate raw client feeds them "
-        "(MQTT) or after the topic was filled (Kafka, read from the beginning).",
+        "publish without waiting and are timed until every message is acknowledged. Readers "
+        "drain a backlog from a fresh connection, timed from before connecting to the last "
+        "message: Kafka readers read a one-partition topic from the beginning; MQTT readers "
+        "resume a persistent session (clean_session false) that the broker filled while they "
+        "were away.",
         "- Consistency: MQTT QoS 0 = AT_MOST_ONCE, QoS 1 = AT_LEAST_ONCE; Kafka runs at "
         "AT_LEAST_ONCE (raw baseline acks=1). Payloads are random bytes; the codec uses "
         "compressible JSON-like text. MB/s counts payload bytes (10^6 bytes).",

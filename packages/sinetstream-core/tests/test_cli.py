@@ -99,6 +99,38 @@ def test_perf_without_config_runs_on_the_queue_and_prints_a_table(env_home: Path
     assert errors.split()[1:] == ["0", "0"]
     rate = next(line for line in lines if line.startswith("messages/s"))
     assert all(float(v.replace(",", "")) > 0 for v in rate.split()[1:])
+    assert "written" not in result.stderr  # no progress display when stderr is not a terminal
+
+
+def test_perf_shows_a_live_rate_on_a_terminal(env_home: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(SCRIPT), "perf", "-n", "60000", "-p", "64", "-f", "json"],
+            cwd=env_home,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+        )
+        os.close(slave)
+        out, _ = proc.communicate(timeout=60)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert json.loads(out)["reader"]["msg_count_total"] == 60000
+    assert b"\r" in seen
+    assert b"written" in seen
+    assert b"msg/s" in seen
 
 
 def test_perf_json_rounds_carry_the_metrics_of_both_sides(env_home: Path) -> None:

@@ -249,24 +249,23 @@ def read_messages(
     on_ready: Callable[[], None] | None = None,
     progress: Progress | None = None,
 ) -> Measurement:
-    """Read until ``count`` messages arrived or ``receive_timeout_ms`` passed idle.
+    """Open a reader and time it until ``count`` messages arrived (or it times out idle).
 
-    Timed from the first message to the last, so subscription and group-join
-    time do not count: this is the reader's steady-state rate.
+    Timed from just before the reader is created to the last message: the
+    time to drain a backlog from a fresh connection, so that an implementation
+    that fills a buffer while ``open()`` is still running gains nothing.
     ``on_ready`` is called once the reader is open (subscribed).
     """
     n = 0
     nbytes = 0
-    first = last = 0.0
     clock = time.perf_counter
+    start = last = clock()
     with api.MessageReader(**params) as reader:
         if on_ready is not None:
             on_ready()
         next_report = clock() + _PROGRESS_INTERVAL_S
         for message in reader:
             last = clock()
-            if n == 0:
-                first = last
             n += 1
             nbytes += len(message.value)
             if progress is not None and last >= next_report:
@@ -276,9 +275,7 @@ def read_messages(
                 break
     if progress is not None:
         progress(0, n)
-    # n messages span n - 1 intervals; count them so that rate = intervals / time.
-    timed = max(n - 1, 0)
-    return Measurement(timed, nbytes * timed // n if n else 0, last - first)
+    return Measurement(n, nbytes, last - start if n else 0.0)
 
 
 @dataclass
