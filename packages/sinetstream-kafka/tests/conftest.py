@@ -129,15 +129,24 @@ class BrokerProcess:
         raise RuntimeError(f"{self.argv[0]} did not answer within {timeout} s")
 
     def stop(self) -> None:
+        """SIGTERM to the process group we started (a launcher may have a child)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        os.kill(proc.pid, signal.SIGTERM)
+        # start_new_session=True: the group id is our process id, and holds only what we started.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+        deadline = time.monotonic() + 10
+        while kafka_answers(self.host, self.port, 0.2):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.argv[0]} still answers on port {self.port} after stop")
+            time.sleep(0.05)
 
 
 def tansu_binary() -> Path | None:
@@ -157,13 +166,16 @@ def tansu_binary() -> Path | None:
 
 
 def noida_binary() -> str | None:
-    """The noida-db launcher on PATH or next to this interpreter; None when absent."""
-    import sys
+    """The noida-db binary inside the noida-db wheel; None when absent.
 
-    candidate = Path(sys.executable).parent / "noida-db"
-    if candidate.exists():
-        return str(candidate)
-    return shutil.which("noida-db")
+    Not the ``noida-db`` console script: it runs the binary as a child process,
+    which a signal to the script would leave running.
+    """
+    try:
+        path = Path(str(importlib.resources.files("noida_db") / "noida-db"))
+    except ModuleNotFoundError:
+        return None
+    return str(path) if path.is_file() else None
 
 
 def start_tansu(tmp: Path, advertised_port: int | None = None) -> BrokerProcess:

@@ -54,6 +54,7 @@ class Stream:
         self.received: list[int] = []
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
+        self.slowest_publish = 0.0  # proves a publish really waited out the outage
 
     def open(self) -> None:
         self.reader.open()
@@ -63,12 +64,14 @@ class Stream:
 
     def publish(self, start: int, stop: int, pause: float = 0.0) -> None:
         for i in range(start, stop):
+            began = time.monotonic()
             try:
                 self.writer.publish(PluginMessage(b"%d" % i, time.time_ns() // 1000))
             except SinetError:
                 self.failed.append(i)
             else:
                 self.succeeded.append(i)
+            self.slowest_publish = max(self.slowest_publish, time.monotonic() - began)
             if pause:
                 time.sleep(pause)
 
@@ -125,6 +128,7 @@ def test_connections_cut_and_restored(noida_factory: Any, relay_factory: Any) ->
         stream.close()
     dups = stream.check()
     assert relay.accepted > accepted_before, "the clients never reconnected through the relay"
+    assert stream.slowest_publish > 1.0, "no publish overlapped the outage"
     print(f"cut: {len(stream.succeeded)} acknowledged, {len(stream.failed)} failed, "
           f"{sum(dups.values())} duplicates")  # fmt: skip
 
@@ -150,6 +154,7 @@ def test_broker_restart_with_persistent_storage(noida_factory: Any, tmp_path: Pa
     finally:
         stream.close()
     dups = stream.check()
+    assert stream.slowest_publish > 1.0, "no publish overlapped the restart"
     print(f"restart: {len(stream.succeeded)} acknowledged, {len(stream.failed)} failed, "
           f"{sum(dups.values())} duplicates")  # fmt: skip
 
