@@ -125,7 +125,8 @@ def open_client(factory: Callable[..., T], config: dict[str, Any], *args: Any) -
             raise to_sinet_error(auth[-1], f"connecting to {servers}") from exc
         if isinstance(exc, kerr.KafkaTimeoutError):
             tls = config.get("security_protocol", "PLAINTEXT")
-            cause = f"; last error: {tap.errors[-1]}" if tap.errors else ""
+            causes = [e for e in tap.errors if not isinstance(e, kerr.KafkaTimeoutError)]
+            cause = f"; last error: {causes[-1]}" if causes else ""
             raise ConnectionError(
                 f"kafka: no broker of {servers} answered within "
                 f"{config.get('bootstrap_timeout_ms')} ms (security_protocol {tls}){cause}; "
