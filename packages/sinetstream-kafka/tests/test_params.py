@@ -240,3 +240,21 @@ def test_async_writer_refuses_transactions() -> None:
     with pytest.raises(InvalidArgumentError, match="transactional_id"):
         KafkaAsyncWriter(V3, wparams(consistency="EXACTLY_ONCE",
                                      type_spec={"transactional_id": "tx"}))  # fmt: skip
+
+
+def test_exports_and_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    import sinetstream_kafka
+
+    assert sinetstream_kafka.__all__ == sorted(sinetstream_kafka.__all__)
+    assert all(hasattr(sinetstream_kafka, name) for name in sinetstream_kafka.__all__)
+    expected = {
+        "sinetstream.reader": KafkaReader,
+        "sinetstream.writer": KafkaWriter,
+        "sinetstream.async_reader": KafkaAsyncReader,
+        "sinetstream.async_writer": KafkaAsyncWriter,
+    }
+    for group, cls in expected.items():
+        (ep,) = [ep for ep in entry_points(group=group) if ep.name == "kafka"]
+        assert ep.load() is cls
