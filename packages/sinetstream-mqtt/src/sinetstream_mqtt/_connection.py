@@ -72,6 +72,9 @@ class MqttConnection:
     """The shared life cycle of the four plugin classes."""
 
     _role: Role = "writer"
+    #: Acknowledge QoS 1/2 messages ourselves (client.ack) instead of paho
+    #: doing it when on_message returns.
+    _manual_ack = False
 
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         self._settings: MqttSettings = parse_settings(confver, params, self._role)
@@ -83,6 +86,8 @@ class MqttConnection:
         self._opened = False
         self._session_present = False
         self._sub_mid: int | None = None
+        # Counts CONNACKs: tells which connection a received message came on.
+        self._generation = 0
         self._last_disconnect: str | None = None
         self._counters: dict[str, int] = {}
         self.reset_metrics()
@@ -148,6 +153,7 @@ class MqttConnection:
             clean_session=s.clean_session,
             protocol=s.protocol,
             transport=s.transport,
+            manual_ack=self._manual_ack,
         )
         client.connect_timeout = s.connection_timeout
         if s.transport == "websockets" and (s.ws_path is not None or s.ws_headers is not None):
@@ -322,6 +328,7 @@ class MqttConnection:
             return
         self._connects += 1
         self._session_present = flags.session_present
+        self._generation += 1
         if self._role == "reader":
             # Subscribe on every connect: a clean session forgets subscriptions.
             if s.is_v5:

@@ -27,7 +27,8 @@ from ._connection import MqttConnection
 
 __all__ = ["MqttAsyncReader", "MqttReader"]
 
-Item = tuple[bytes, str, mqtt.MQTTMessage]
+# (payload, topic, raw message, connection generation)
+Item = tuple[bytes, str, mqtt.MQTTMessage, int]
 OnMessage = Callable[[bytes, str | None, Any], None]
 OnFailure = Callable[[BaseException, TracebackType | None], None]
 
@@ -58,6 +59,11 @@ class MqttReader(MqttConnection, PluginMessageReader):
     ``receive_buffer_size`` messages. When it is full the network thread waits,
     so the broker's flow control (TCP, QoS 1/2 in-flight window) slows the
     sender instead of this process growing or dropping messages.
+
+    QoS 1/2 messages are acknowledged when the iterator hands them out, not
+    when they enter the buffer: what is still buffered when the reader closes
+    or dies is redelivered by the broker (persistent session), and the
+    broker's in-flight window bounds what it sends ahead of the consumer.
     """
 
     _role = "reader"
@@ -70,6 +76,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         else:
             self._timeout = max(float(timeout_ms), 0.0) / 1000.0
         self._queue: queue.Queue[Any] = queue.Queue(self._settings.receive_buffer_size)
+        self._manual_ack = self._settings.qos > 0
 
     def reset_metrics(self) -> None:
         super().reset_metrics()
@@ -93,7 +100,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._received += 1
         if msg.dup:
             self._duplicates += 1
-        item = (msg.payload, msg.topic, msg)
+        item = (msg.payload, msg.topic, msg, self._generation)
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -119,18 +126,33 @@ class MqttReader(MqttConnection, PluginMessageReader):
     def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
         get = self._queue.get
         timeout = self._timeout
+        manual_ack = self._manual_ack
         while True:
             try:
                 item = get(timeout=timeout)
             except queue.Empty:
                 return
             if type(item) is tuple:
-                yield item
+                payload, topic, msg, generation = item
+                if manual_ack and msg.qos:
+                    self._ack(msg, generation)
+                yield payload, topic, msg
             elif item is _CLOSED:
                 self._queue.put_nowait(_CLOSED)  # every later iterator ends too
                 return
             elif isinstance(item, _Failure):
                 raise item.error
+
+    def _ack(self, msg: mqtt.MQTTMessage, generation: int) -> None:
+        client = self._client
+        if client is None:
+            return
+        # A packet id is only meaningful on the connection (or the resumed
+        # session) it came from: after a reconnect to a fresh session the
+        # broker may reuse the id for another message.
+        if generation != self._generation and not self._session_present:
+            return
+        client.ack(msg.mid, msg.qos)
 
     def _after_close(self) -> None:
         # Drop what was not consumed and wake an iterating thread.
