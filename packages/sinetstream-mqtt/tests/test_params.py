@@ -326,3 +326,17 @@ def test_entry_points_registered() -> None:
         (ep,) = [e for e in entry_points(group=f"sinetstream.{group}") if e.name == "mqtt"]
         assert ep.value.startswith("sinetstream_mqtt:")
         assert ep.load().__module__.startswith("sinetstream_mqtt")
+
+
+def test_public_names() -> None:
+    import sinetstream_mqtt
+
+    assert sinetstream_mqtt.__all__ == sorted(sinetstream_mqtt.__all__)
+    assert set(sinetstream_mqtt.__all__) == {
+        "MqttAsyncReader",
+        "MqttAsyncWriter",
+        "MqttReader",
+        "MqttWriter",
+        "__version__",
+    }
+    assert sinetstream_mqtt.__version__ == "1.0.0"

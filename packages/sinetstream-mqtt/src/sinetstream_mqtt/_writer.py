@@ -148,6 +148,10 @@ class MqttWriter(_WriterBase, PluginMessageWriter):
         # publish() sees the code as soon as it wakes up.
         if reason.is_failure:
             self._rejected[mid] = reason
+        elif self._rejected:
+            # A failure left by a publish() that gave up early must not be
+            # blamed on a later message that reuses its packet id.
+            self._rejected.pop(mid, None)
 
     def publish(self, message: bytes) -> mqtt.MQTTMessageInfo:
         """Publish ``message`` and wait for the broker; raise a SinetError if it fails."""
