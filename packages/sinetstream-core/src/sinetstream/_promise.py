@@ -1,22 +1,32 @@
 """The Promise returned by ``AsyncMessageWriter.publish``.
 
 It is a ``promise.Promise`` (``then``, ``catch``, ``get``, ``is_fulfilled``, ...)
-as in SINETStream 1.10, and can also be awaited from asyncio code::
+as in SINETStream 1.10, safe to settle from a backend's network thread while
+the user chains on it, and awaitable from asyncio code::
 
     metadata = await writer.publish(b"data")
+
+Backends create theirs with :class:`sinetstream.spi.PublishPromise` (this
+class): the core then returns it as it is, with no chaining per message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Generator
+from types import TracebackType
 from typing import Any
 
 from promise import Promise
 
 from .error import SinetError
 
-__all__ = ["SinetPromise", "settle_from"]
+__all__ = ["SinetPromise", "rejected_promise", "settle_from"]
+
+# The promise library keeps one global, unsynchronised settle queue: every
+# mutation of a promise (settling it, chaining on it) holds this lock.
+_LOCK = threading.RLock()
 
 
 def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -28,11 +38,73 @@ def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -
         fut.set_result(value)
 
 
-class SinetPromise(Promise[Any]):
-    """A ``promise.Promise`` that asyncio code can ``await``.
+def _as_sinet_error(error: BaseException) -> SinetError:
+    if isinstance(error, SinetError):
+        return error
+    wrapped = SinetError(f"publish failed: {type(error).__name__}: {error}")
+    wrapped.__cause__ = error
+    return wrapped
 
-    Awaiting works from any event loop, whichever thread settles the promise.
+
+class SinetPromise(Promise[Any]):
+    """A thread-safe, awaitable ``promise.Promise``.
+
+    Settle it with ``do_resolve(value)`` / ``do_reject(error)`` from any thread.
     """
+
+    _failure_hook: Callable[[SinetError], None] | None = None
+
+    def _then(
+        self,
+        did_fulfill: Callable[[Any], Any] | None = None,
+        did_reject: Callable[[Exception], Any] | None = None,
+    ) -> Promise[Any]:
+        with _LOCK:
+            return super()._then(did_fulfill, did_reject)
+
+    def _resolve_callback(self, value: Any) -> None:
+        with _LOCK:
+            super()._resolve_callback(value)
+
+    def _reject_callback(
+        self,
+        reason: Exception,
+        synchronous: bool = False,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        with _LOCK:
+            super()._reject_callback(reason, synchronous, traceback)
+
+    do_resolve = _resolve_callback
+    fulfill = _resolve_callback
+    do_reject = _reject_callback
+
+    def _reject(self, reason: Exception, traceback: TracebackType | None = None) -> None:
+        hook = self._failure_hook
+        if hook is not None:
+            self._failure_hook = None
+            reason = _as_sinet_error(reason)
+            hook(reason)
+        super()._reject(reason, traceback)
+
+    def _wait(self, timeout: float | None = None) -> None:
+        # The library's wait drains the global queue without the lock: wait on an
+        # Event instead, blocking outside the lock so the settling thread can run.
+        done = threading.Event()
+        with _LOCK:
+            if not self.is_pending:
+                return
+            super()._then(lambda _v: done.set(), lambda _e: done.set())
+        if not done.wait(timeout):
+            raise TimeoutError(f"promise not settled within {timeout} s")
+
+    def on_failure(self, hook: Callable[[SinetError], None]) -> None:
+        """Call ``hook(error)`` once if this promise rejects (now or later)."""
+        with _LOCK:
+            if self.is_rejected:
+                hook(_as_sinet_error(self.reason))
+            elif self.is_pending:
+                self._failure_hook = hook
 
     def __await__(self) -> Generator[Any, None, Any]:
         loop = asyncio.get_running_loop()
@@ -48,44 +120,34 @@ class SinetPromise(Promise[Any]):
         return fut.__await__()
 
 
-def _as_sinet_error(error: BaseException) -> SinetError:
-    if isinstance(error, SinetError):
-        return error
-    wrapped = SinetError(f"publish failed: {type(error).__name__}: {error}")
-    wrapped.__cause__ = error
-    return wrapped
-
-
 def settle_from(source: Any, on_error: Callable[[SinetError], None]) -> SinetPromise:
-    """A :class:`SinetPromise` that follows a backend's Promise, Future or plain value.
+    """The promise for a backend's publish result, reporting failures to ``on_error``.
 
-    A rejection is turned into a :class:`SinetError` (the original as its
-    ``__cause__``) and reported to ``on_error`` before the promise rejects.
+    A :class:`SinetPromise` is returned as it is; another Promise, a Future or
+    a plain value is followed by a new one. Rejections become
+    :class:`SinetError` (the original as ``__cause__``).
     """
+    if isinstance(source, SinetPromise):
+        source.on_failure(on_error)
+        return source
     result = SinetPromise()
-
-    def fulfilled(value: Any) -> None:
-        result.do_resolve(value)
-
-    def rejected(error: BaseException) -> None:
-        err = _as_sinet_error(error)
-        on_error(err)
-        result.do_reject(err)
-
+    result.on_failure(on_error)
     if isinstance(source, Promise):
-        source._then(fulfilled, rejected)
+        with _LOCK:
+            source._then(result.do_resolve, result.do_reject)
     elif callable(getattr(source, "add_done_callback", None)):
 
         def done(fut: Any) -> None:
-            error = fut.exception()
-            if error is not None:
-                rejected(error)
+            try:
+                value = fut.result()
+            except Exception as exc:  # includes CancelledError
+                result.do_reject(exc)
             else:
-                fulfilled(fut.result())
+                result.do_resolve(value)
 
         source.add_done_callback(done)
     elif callable(getattr(source, "then", None)):
-        source.then(fulfilled, rejected)
+        source.then(result.do_resolve, result.do_reject)
     else:
         result.do_resolve(source)
     return result

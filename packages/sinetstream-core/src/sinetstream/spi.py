@@ -24,7 +24,8 @@ Contracts (those of the SINETStream v1.2 plugin guide, kept by 1.10):
   traceback=None)``; the plugin calls them from its own thread.
 * Async writer: ``open()``, ``close()``, ``publish(message)`` returning at once
   with a ``promise.Promise`` (or a ``concurrent.futures.Future``) settled when
-  the broker has taken the message.
+  the broker has taken the message. Prefer :class:`PublishPromise`: it may be
+  settled from any thread, and the core hands it to the user as it is.
 * Optional on all four: ``metrics()`` (raw backend metrics, any object),
   ``reset_metrics()``, ``info(ipath, kwargs)``; and on readers
   ``seek_to_beginning()`` / ``seek_to_end()``.
@@ -38,7 +39,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._promise import SinetPromise as PublishPromise
 
 __all__ = [
     "COMMON_PARAMS",
@@ -50,6 +54,7 @@ __all__ = [
     "PluginMessageReader",
     "PluginMessageWriter",
     "PluginValueType",
+    "PublishPromise",
     "messaging_params",
 ]
 
@@ -263,3 +268,12 @@ class PluginCompression(ABC):
     @abstractmethod
     def decompressor(self) -> Callable[[bytes], bytes]:
         """Decompress one message."""
+
+
+def __getattr__(name: str) -> Any:
+    # PublishPromise needs the promise library, slow to import: load it on first use.
+    if name == "PublishPromise":
+        from ._promise import SinetPromise
+
+        return SinetPromise
+    raise AttributeError(f"module 'sinetstream.spi' has no attribute {name!r}")

@@ -10,11 +10,15 @@ from typing import Any
 import kafka.errors as kerr
 from kafka import KafkaProducer
 from sinetstream.error import InvalidArgumentError, NotOpenError, SinetError
-from sinetstream.spi import ConfigVersion, PluginAsyncMessageWriter, PluginMessageWriter
+from sinetstream.spi import (
+    ConfigVersion,
+    PluginAsyncMessageWriter,
+    PluginMessageWriter,
+    PublishPromise,
+)
 
 from ._errors import open_client, to_sinet_error
 from ._params import WriterConfig, writer_config
-from ._promise import KafkaPromise
 
 __all__ = ["KafkaAsyncWriter", "KafkaWriter"]
 
@@ -175,7 +179,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
             )
         self._doing = f"publishing to {self._topic!r}"
 
-    def _reject(self, promise: KafkaPromise, exc: BaseException) -> None:
+    def _reject(self, promise: PublishPromise, exc: BaseException) -> None:
         promise.do_reject(to_sinet_error(exc, self._doing))
 
     def publish(
@@ -185,7 +189,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         key: bytes | str | None = None,
         partition: int | None = None,
         headers: Headers | None = None,
-    ) -> KafkaPromise:
+    ) -> PublishPromise:
         """Start sending one message; the Promise settles when the broker answers."""
         send = self._send
         if send is None:
@@ -196,7 +200,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
             key, hdrs = _key(key), _headers(headers)
         else:
             hdrs = None
-        promise = KafkaPromise()
+        promise = PublishPromise()
         try:
             future = send(self._topic, message, key, hdrs, partition)
         except SinetError:

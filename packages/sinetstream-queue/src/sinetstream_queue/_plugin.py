@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from promise import Promise
 from sinetstream.error import InvalidArgumentError, NotOpenError, SinetError
 from sinetstream.spi import (
     ConfigVersion,
@@ -29,6 +28,7 @@ from sinetstream.spi import (
     PluginMessage,
     PluginMessageReader,
     PluginMessageWriter,
+    PublishPromise,
     messaging_params,
 )
 
@@ -261,7 +261,7 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
 
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         super().__init__(confver, params)
-        self._backlog: deque[tuple[bytes, Promise[Any]]] = deque()
+        self._backlog: deque[tuple[bytes, PublishPromise]] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -275,7 +275,7 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
         )
         self._thread.start()
 
-    def publish(self, message: bytes) -> Promise[Any]:
+    def publish(self, message: bytes) -> PublishPromise:
         """Store ``message``; the Promise resolves with its :class:`Record`."""
         self._check_open()
         timestamp = getattr(message, "timestamp", 0)
@@ -284,8 +284,10 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
                 record = self._broker.try_publish(self._topic, message, timestamp)
                 if record is not None:
                     self._published += 1
-                    return Promise.resolve(record)
-            pending: Promise[Any] = Promise()
+                    done = PublishPromise()
+                    done.do_resolve(record)
+                    return done
+            pending = PublishPromise()
             self._backlog.append((message, pending))
             self._cond.notify()
             return pending
