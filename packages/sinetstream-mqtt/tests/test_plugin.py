@@ -231,6 +231,25 @@ def test_tls_insecure_skips_hostname_check_only(mosquitto: Mosquitto, certs: Any
         MqttWriter(V3, spi_params(f"127.0.0.2:{port}", topic="t", tls=ca)).open()
 
 
+def test_tls_ciphers_and_cert_reqs_by_name(mosquitto: Mosquitto) -> None:
+    assert mosquitto.certs is not None
+    broker = mosquitto.broker("tls")
+    spec = {
+        "tls": {"ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256", "tls_version": "PROTOCOL_TLS_CLIENT"}
+    }
+    ca = {"ca_certs": str(mosquitto.certs.ca)}
+    with opened(MqttWriter(V3, spi_params(broker, topic="t", tls=ca, type_spec=spec))) as writer:
+        writer.publish(b"ok")
+    bad = {"tls": {"ciphers": "NO-SUCH-CIPHER"}}
+    with pytest.raises(InvalidArgumentError, match="tls"):
+        MqttWriter(V3, spi_params(broker, topic="t", tls=ca, type_spec=bad)).open()
+    # cert_reqs CERT_NONE (and no host-name check) accepts a server the CA does not vouch for.
+    other = {"ca_certs": str(mosquitto.certs.other_ca)}
+    spec = {"tls": {"cert_reqs": "CERT_NONE"}, "tls_insecure": True}
+    with opened(MqttWriter(V3, spi_params(broker, topic="t", tls=other, type_spec=spec))) as w:
+        w.publish(b"unverified")
+
+
 def test_client_certificate_required(mosquitto: Mosquitto) -> None:
     assert mosquitto.certs is not None
     params = spi_params(
