@@ -134,6 +134,15 @@ def test_v2_setter_names_match_v3_names() -> None:
     assert "p\xe9" not in repr(v3)  # the password never shows in a repr
 
 
+@pytest.mark.parametrize("order", ["setter first", "v3 name first"])
+def test_both_spellings_is_an_error(order: str) -> None:
+    pairs = [("tls_insecure_set", True), ("tls_insecure", False)]
+    if order != "setter first":
+        pairs.reverse()
+    with pytest.raises(InvalidArgumentError, match="tls_insecure_set and tls_insecure"):
+        writer_settings(V2, **dict(pairs))
+
+
 def test_scalar_forms_accepted() -> None:
     s = writer_settings(type_spec={"max_inflight_messages": 3, "tls_insecure": False, "tls": True})
     assert s.max_inflight_messages == 3

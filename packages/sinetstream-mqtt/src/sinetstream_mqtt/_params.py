@@ -422,8 +422,11 @@ def _normalise_names(confver: ConfigVersion, params: Mapping[str, Any]) -> dict[
     out: dict[str, Any] = {}
     for key, value in raw.items():
         name = SETTER_ALIASES.get(key, key)
-        if name in out and key != name:
-            raise InvalidArgumentError(f"MQTT parameters {key} and {name} are the same; give one")
+        if name in out:
+            setter = key if key != name else next(k for k, v in SETTER_ALIASES.items() if v == name)
+            raise InvalidArgumentError(
+                f"MQTT parameters {setter} and {name} are the same; give one"
+            )
         out[name] = value
     return out
 
