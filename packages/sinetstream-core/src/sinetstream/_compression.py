@@ -6,6 +6,9 @@ Byte-compatible with SINETStream 1.10: ``gzip`` is really a zlib stream
 the content size and reads frames with or without it. Other algorithm names
 are looked up in the ``sinetstream.compression`` entry-point group and
 constructed as ``cls(level=..., params=compression.get(name) or {})``.
+
+A reader refuses to inflate a payload beyond ``compression.max_decompressed_bytes``
+(default 256 MiB), so a small "compression bomb" cannot exhaust its memory.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ _GZIP_DEFAULT_LEVEL = -1  # zlib's Z_DEFAULT_COMPRESSION, i.e. level 6
 _ZSTD_DEFAULT_LEVEL = 3
 # Keyword arguments of zlib.compressobj that also matter when decompressing.
 _ZLIB_DECOMPRESS_KEYS = ("wbits", "zdict")
+#: Default of ``compression.max_decompressed_bytes``.
+MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+# Input fed per step to a zstd frame of unknown size: bounds the overshoot past the limit.
+_ZSTD_STEP = 256
 
 Transform = Callable[[bytes], bytes]
 
@@ -56,7 +63,14 @@ def _level(compression: Mapping[str, Any]) -> int | None:
     return level
 
 
-def _gzip(level: int | None, params: Mapping[str, Any], writer: bool) -> Compression:
+def _too_big(algorithm: str, limit: int) -> InvalidMessageError:
+    return InvalidMessageError(
+        f"{algorithm} payload decompresses to more than {limit} bytes "
+        "(raise compression.max_decompressed_bytes if that is expected)"
+    )
+
+
+def _gzip(level: int | None, params: Mapping[str, Any], writer: bool, limit: int) -> Compression:
     if level is None:
         level = _GZIP_DEFAULT_LEVEL
     elif writer and level not in _GZIP_LEVELS:
@@ -86,26 +100,19 @@ def _gzip(level: int | None, params: Mapping[str, Any], writer: bool) -> Compres
     def decompress(data: bytes) -> bytes:
         obj = zlib.decompressobj(**dkwargs)
         try:
-            out = obj.decompress(data)
+            out = obj.decompress(data, limit)
         except zlib.error as exc:
             raise InvalidMessageError(f"cannot decompress gzip (zlib) payload: {exc}") from exc
+        if obj.unconsumed_tail:
+            raise _too_big(GZIP, limit)
         if not obj.eof:
             raise InvalidMessageError("cannot decompress gzip (zlib) payload: truncated stream")
         return out
 
-    if not dkwargs:
-        zdecompress = zlib.decompress
-
-        def decompress(data: bytes) -> bytes:  # one call; truncation is a zlib.error here
-            try:
-                return zdecompress(data)
-            except zlib.error as exc:
-                raise InvalidMessageError(f"cannot decompress gzip (zlib) payload: {exc}") from exc
-
     return Compression(GZIP, compress, decompress)
 
 
-def _zstd(level: int | None, params: Mapping[str, Any], writer: bool) -> Compression:
+def _zstd(level: int | None, params: Mapping[str, Any], writer: bool, limit: int) -> Compression:
     if level is None:
         level = _ZSTD_DEFAULT_LEVEL
     elif writer and level > zstandard.MAX_COMPRESSION_LEVEL:
@@ -130,14 +137,25 @@ def _zstd(level: int | None, params: Mapping[str, Any], writer: bool) -> Compres
     def decompress(data: bytes) -> bytes:
         try:
             with dlock:
-                if zstandard.frame_content_size(data) >= 0:
+                size = zstandard.frame_content_size(data)
+                if size > limit:
+                    raise _too_big(ZSTD, limit)
+                if size >= 0:
                     return dctx.decompress(data)
-                # A frame without content size (e.g. streamed): decompress incrementally.
+                # A frame without content size (e.g. streamed): decompress in small
+                # steps, so the output cannot run far past the limit.
                 obj = dctx.decompressobj()
-                out = obj.decompress(data)
+                parts = []
+                total = 0
+                for start in range(0, len(data), _ZSTD_STEP):
+                    part = obj.decompress(data[start : start + _ZSTD_STEP])
+                    total += len(part)
+                    if total > limit:
+                        raise _too_big(ZSTD, limit)
+                    parts.append(part)
                 if not obj.eof:
                     raise InvalidMessageError("cannot decompress zstd payload: truncated frame")
-                return out
+                return b"".join(parts)
         except zstandard.ZstdError as exc:
             raise InvalidMessageError(f"cannot decompress zstd payload: {exc}") from exc
 
@@ -163,6 +181,11 @@ def resolve_compression(compression: Any, *, writer: bool) -> Compression:
             f"compression.algorithm: must be a name such as gzip or zstd, got {algorithm!r}"
         )
     level = _level(compression)
+    limit = compression.get("max_decompressed_bytes", MAX_DECOMPRESSED_BYTES)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidArgumentError(
+            f"compression.max_decompressed_bytes: {limit!r} must be a positive integer"
+        )
     params = compression.get(algorithm) or {}
     if not isinstance(params, Mapping):
         raise InvalidArgumentError(
@@ -172,7 +195,7 @@ def resolve_compression(compression: Any, *, writer: bool) -> Compression:
     if algorithm in (GZIP, ZSTD):
         # Readers ignore the level of the built-ins (the format does not depend on it).
         build = _gzip if algorithm == GZIP else _zstd
-        return build(level if writer else None, params, writer)
+        return build(level if writer else None, params, writer, limit)
     cls = registry("compression").get(algorithm, unknown=InvalidArgumentError)
     try:
         plugin = cls(level=level, params=params)
@@ -189,4 +212,11 @@ def resolve_compression(compression: Any, *, writer: bool) -> Compression:
         raise InvalidArgumentError(
             f"compression {algorithm!r}: plugin compressor/decompressor must be callables"
         )
-    return Compression(algorithm, compressor, decompressor)
+
+    def bounded(data: bytes) -> bytes:
+        out: bytes = decompressor(data)
+        if len(out) > limit:
+            raise _too_big(algorithm, limit)
+        return out
+
+    return Compression(algorithm, compressor, bounded)
