@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import queue
 import sys
@@ -75,7 +74,11 @@ class MqttReader(MqttConnection, PluginMessageReader):
             self._timeout: float | None = None
         else:
             self._timeout = max(float(timeout_ms), 0.0) / 1000.0
-        self._queue: queue.Queue[Any] = queue.Queue(self._settings.receive_buffer_size)
+        # A C-level SimpleQueue bounded by hand (queue.Queue costs several
+        # microseconds per message in Python-level locking).
+        self._limit = self._settings.receive_buffer_size
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._not_full = threading.Event()
         self._manual_ack = self._settings.qos > 0
 
     def reset_metrics(self) -> None:
@@ -93,7 +96,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         }
 
     def _install_callbacks(self, client: mqtt.Client) -> None:
-        self._queue = queue.Queue(self._settings.receive_buffer_size)
+        self._queue = queue.SimpleQueue()
         client.on_message = self._on_message
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -101,44 +104,47 @@ class MqttReader(MqttConnection, PluginMessageReader):
         if msg.dup:
             self._duplicates += 1
         item = (msg.payload, msg.topic, msg, self._generation)
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self._put_blocking(item)
+        if self._queue.qsize() >= self._limit:
+            self._wait_not_full()
+        self._queue.put(item)
 
-    def _put_blocking(self, item: Any) -> None:
+    def _wait_not_full(self) -> None:
+        # Runs on paho's network thread: while it waits, nothing is read from
+        # the socket, so TCP and the broker's in-flight window hold back the
+        # sender. The iterator sets _not_full after taking a message.
         self._buffer_full += 1
-        put = self._queue.put
+        not_full = self._not_full
         while not self._closing:
-            try:
-                put(item, timeout=_FULL_POLL)
-            except queue.Full:
-                continue
-            return
+            not_full.clear()
+            if self._queue.qsize() < self._limit:
+                return
+            not_full.wait(_FULL_POLL)
 
     def _report_failure(self, error: SinetError) -> None:
         super()._report_failure(error)
         if not isinstance(error, (AuthenticationError, AuthorizationError)):
             return  # transient: paho keeps reconnecting, the iterator keeps waiting
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_Failure(error))
+        self._queue.put(_Failure(error))
 
     def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
         get = self._queue.get
         timeout = self._timeout
         manual_ack = self._manual_ack
+        not_full = self._not_full
         while True:
             try:
                 item = get(timeout=timeout)
             except queue.Empty:
                 return
+            if not not_full.is_set():
+                not_full.set()
             if type(item) is tuple:
                 payload, topic, msg, generation = item
                 if manual_ack and msg.qos:
                     self._ack(msg, generation)
                 yield payload, topic, msg
             elif item is _CLOSED:
-                self._queue.put_nowait(_CLOSED)  # every later iterator ends too
+                self._queue.put(_CLOSED)  # every later iterator ends too
                 return
             elif isinstance(item, _Failure):
                 raise item.error
@@ -161,7 +167,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
                 self._queue.get_nowait()
             except queue.Empty:
                 break
-        self._queue.put_nowait(_CLOSED)
+        self._queue.put(_CLOSED)
 
 
 class MqttAsyncReader(MqttConnection, PluginAsyncMessageReader):
