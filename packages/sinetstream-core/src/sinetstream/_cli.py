@@ -265,6 +265,14 @@ def _io_kwargs(args: argparse.Namespace, *, queue_fallback: bool = False) -> dic
     overrides = parse_overrides(args.overrides)
     kwargs: dict[str, Any] = {}
     if queue_fallback and not _has_config_source(args, overrides):
+        from ._registry import registry
+
+        if "queue" not in registry("reader"):
+            raise UsageError(
+                "no config file found, and the embedded queue backend is not installed: "
+                "pip install sinetstream-queue, or name a service (-s, --config-file) "
+                "or a backend (--no-config type=mqtt brokers=HOST:PORT)"
+            )
         _note("no config file found: using the embedded queue backend (type=queue)")
         kwargs.update(_QUEUE_DEFAULTS)
     kwargs.update(overrides)
