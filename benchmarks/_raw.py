@@ -105,6 +105,25 @@ class RawImpl:
                 versions[dist] = None
         return {"impl": "raw", "version": versions, "python": sys.version.split()[0]}
 
+    # -- codec: the bare primitive, the ceiling for any framing around it -----------------
+
+    def codec(self, job: dict[str, Any]) -> Any:
+        """Time the compression or cipher call alone, on the same payload as the codec job."""
+        wl = self.workload
+        payload = wl.make_payload(job["size"], job.get("kind", "text"))
+        encode, decode = _primitive(job["params"])
+        fn = encode if job["direction"] == "encode" else decode
+        data = payload if job["direction"] == "encode" else encode(payload)
+        n = 0
+        start = now = time.perf_counter()
+        deadline = start + job["duration"]
+        while now < deadline:
+            for _ in range(64):
+                fn(data)
+            n += 64
+            now = time.perf_counter()
+        return wl.Measurement(n, n * len(payload), now - start)
+
     # -- writers -----------------------------------------------------------------------
 
     def write(self, job: dict[str, Any]) -> Any:
@@ -229,6 +248,54 @@ class RawImpl:
         """From before connecting to the last message, as ``_workload.read_messages``."""
         n = len(stamps)
         return self.workload.Measurement(n, nbytes, stamps[-1] - start if n else 0.0)
+
+
+def _primitive(params: dict[str, Any]) -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+    """(encode, decode) doing only what a codec option costs: zlib, zstd, AES-GCM, AES-CBC."""
+    import os
+    import zlib
+
+    if params.get("data_compression"):
+        algorithm = params["compression"]["algorithm"]
+        if algorithm == "gzip":
+            return zlib.compress, zlib.decompress
+        import zstandard
+
+        compressor = zstandard.ZstdCompressor(level=3)
+        decompressor = zstandard.ZstdDecompressor()
+        return compressor.compress, decompressor.decompress
+    crypto = params["crypto"]
+    key = os.urandom(crypto["key_length"] // 8)  # derived once per writer, as in the codec
+    if crypto["mode"] == "GCM":
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        aead = AESGCM(key)
+
+        def gcm_encrypt(data: bytes) -> bytes:
+            nonce = os.urandom(16)
+            return nonce + aead.encrypt(nonce, data, nonce)
+
+        def gcm_decrypt(blob: bytes) -> bytes:
+            return aead.decrypt(blob[:16], blob[16:], blob[:16])
+
+        return gcm_encrypt, gcm_decrypt
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    def cbc_encrypt(data: bytes) -> bytes:
+        iv = os.urandom(16)
+        padder = padding.PKCS7(128).padder()
+        padded = padder.update(data) + padder.finalize()
+        enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+        return iv + enc.update(padded) + enc.finalize()
+
+    def cbc_decrypt(blob: bytes) -> bytes:
+        dec = Cipher(algorithms.AES(key), modes.CBC(blob[:16])).decryptor()
+        padded = dec.update(blob[16:]) + dec.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        return unpadder.update(padded) + unpadder.finalize()
+
+    return cbc_encrypt, cbc_decrypt
 
 
 class _Settled:

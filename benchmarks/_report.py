@@ -383,7 +383,9 @@ def write_markdown(
         f"{env['elapsed_s'] / 60:.1f} min.",
         "",
         "- **ours**: this project. **raw client**: paho-mqtt 2.x / kafka-python 3.x (with crc32c) "
-        "used directly. **ref**: SINETStream 1.10.0 from PyPI in a separate virtual environment.",
+        "used directly; for the codec, the bare primitive (zlib, zstandard, or `cryptography`'s "
+        "AES with a key derived once), the ceiling for any message format around it. "
+        "**ref**: SINETStream 1.10.0 from PyPI in a separate virtual environment.",
         "- Every implementation runs in its own process; every case is run once per round with "
         "the order of implementations rotated, and the whole sweep is repeated each round, so "
         "machine drift hits all of them alike.",

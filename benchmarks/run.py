@@ -312,7 +312,10 @@ def codec_cases(duration: float) -> list[Case]:
                     "kind": "text",
                     "duration": duration,
                 }
-                cases.append(Case("codec", direction, size, name, {"ours": job, "ref": job}))
+                jobs = {"ours": job, "ref": job}
+                if name != "plain":
+                    jobs["raw"] = job  # the bare primitive: see _raw.RawImpl.codec
+                cases.append(Case("codec", direction, size, name, jobs))
     return cases
 
 
@@ -545,10 +548,11 @@ def main() -> int:
         if ref_python:
             drivers["ref"] = Driver("ref", ref_python, "sinetstream")
             stack.callback(drivers["ref"].close)
-        if {"mqtt", "kafka"} & set(sections):
+        if {"mqtt", "kafka", "codec"} & set(sections):
             drivers["raw"] = Driver("raw", sys.executable, "raw")
-            drivers["feeder"] = Driver("feeder", sys.executable, "raw")
             stack.callback(drivers["raw"].close)
+        if {"mqtt", "kafka"} & set(sections):
+            drivers["feeder"] = Driver("feeder", sys.executable, "raw")
             stack.callback(drivers["feeder"].close)
 
         all_cases: list[Case] = []
