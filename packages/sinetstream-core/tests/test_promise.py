@@ -18,28 +18,6 @@ def test_spi_exports_the_core_promise() -> None:
     assert issubclass(PublishPromise, Promise)
 
 
-def test_settled_on_another_thread_while_chaining() -> None:
-    promises = [SinetPromise() for _ in range(3000)]
-    seen: list[int] = []
-    lock = threading.Lock()
-
-    def settle() -> None:
-        for i, p in enumerate(promises):
-            p.do_resolve(i)
-
-    def record(v: int) -> None:
-        with lock:
-            seen.append(v)
-
-    t = threading.Thread(target=settle)
-    t.start()
-    chained = [p.then(record) for p in promises]
-    t.join()
-    for c in chained:
-        c.get(5)
-    assert sorted(seen) == list(range(3000))
-
-
 def test_failure_hook_runs_once_before_or_after_rejection() -> None:
     errors: list[SinetError] = []
     late = SinetPromise()

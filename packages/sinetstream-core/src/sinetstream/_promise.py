@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from promise import Promise
+from promise.promise import STATE_PENDING
 
 from .error import SinetError
 
@@ -62,9 +63,12 @@ class SinetPromise(Promise[Any]):
         with _LOCK:
             return super()._then(did_fulfill, did_reject)
 
+    # A promise settles once: later resolves and rejects are ignored (the
+    # promise library would let a rejected promise become fulfilled).
     def _resolve_callback(self, value: Any) -> None:
         with _LOCK:
-            super()._resolve_callback(value)
+            if self._state == STATE_PENDING and not self._is_following:
+                super()._resolve_callback(value)
 
     def _reject_callback(
         self,
@@ -73,7 +77,8 @@ class SinetPromise(Promise[Any]):
         traceback: TracebackType | None = None,
     ) -> None:
         with _LOCK:
-            super()._reject_callback(reason, synchronous, traceback)
+            if self._state == STATE_PENDING and not self._is_following:
+                super()._reject_callback(reason, synchronous, traceback)
 
     do_resolve = _resolve_callback
     fulfill = _resolve_callback

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -10,11 +9,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from promise import Promise
-from promise.promise import STATE_PENDING
 from sinetstream.error import ConnectionError as SinetConnectionError
 from sinetstream.error import SinetError
-from sinetstream.spi import ConfigVersion, PluginAsyncMessageWriter, PluginMessageWriter
+from sinetstream.spi import (
+    ConfigVersion,
+    PluginAsyncMessageWriter,
+    PluginMessageWriter,
+    PublishPromise,
+)
 
 from ._connection import MqttConnection, reason_error
 
@@ -25,60 +27,6 @@ _NO_CONN = mqtt.MQTT_ERR_NO_CONN
 _QUEUE_SIZE = mqtt.MQTT_ERR_QUEUE_SIZE
 # A sync publish re-checks the connection this often while it waits.
 _WAIT_SLICE = 0.5
-
-# promise 2.3 is not thread-safe: a then() racing a resolve from paho's thread
-# can lose its handler. Our promises register and settle under this lock.
-_PROMISE_LOCK = threading.RLock()
-
-
-class SettlingPromise(Promise[Any]):
-    """A ``promise.Promise`` settled from paho's network thread.
-
-    Handlers attached while it is pending are kept in a plain list and run
-    directly when it settles, without promise's trampoline: the core attaches
-    one to every published message, so this is the async writer's hot path.
-    Chained promises are SettlingPromises too, so chains stay thread-safe.
-    """
-
-    _waiters: list[tuple[SettlingPromise, Any, Any]] | None = None
-
-    def _then(self, did_fulfill: Any = None, did_reject: Any = None) -> Any:
-        with _PROMISE_LOCK:
-            if self._state == STATE_PENDING and not self._is_following:
-                child = SettlingPromise()
-                if self._waiters is None:
-                    self._waiters = []
-                self._waiters.append((child, did_fulfill, did_reject))
-                return child
-        return super()._then(did_fulfill, did_reject)
-
-    def settle(self, value: Any, error: Exception | None) -> None:
-        """Resolve with ``value``, or reject with ``error`` when it is set."""
-        with _PROMISE_LOCK:
-            if self._state != STATE_PENDING:
-                return
-            if error is None:
-                self.do_resolve(value)
-            else:
-                self.do_reject(error)
-            waiters, self._waiters = self._waiters, None
-        if not waiters:
-            return
-        for child, on_value, on_error in waiters:
-            handler = on_value if error is None else on_error
-            if handler is None:
-                child.settle(value, error)
-                continue
-            try:
-                result = handler(value if error is None else error)
-            except Exception as exc:
-                child.settle(None, exc)
-                continue
-            if self.is_thenable(result):
-                with _PROMISE_LOCK:
-                    child.do_resolve(result)
-            else:
-                child.settle(result, None)
 
 
 class _WriterBase(MqttConnection):
@@ -220,7 +168,7 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         super().__init__(confver, params)
         # mid -> (promise, info) for messages handed to paho and not yet settled.
-        self._pending: dict[int, tuple[SettlingPromise, mqtt.MQTTMessageInfo]] = {}
+        self._pending: dict[int, tuple[PublishPromise, mqtt.MQTTMessageInfo]] = {}
         # Acknowledgements that arrived before publish() registered the mid.
         self._early: dict[int, ReasonCode] = {}
 
@@ -239,33 +187,33 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         if self._qos > 0:
             client.on_publish = self._on_publish
 
-    def publish(self, message: bytes) -> SettlingPromise:
+    def publish(self, message: bytes) -> PublishPromise:
         """Start publishing ``message``; return a Promise settled by the broker's answer."""
-        promise = SettlingPromise()
+        promise = PublishPromise()
         client = self._client
         if client is None:
-            promise.settle(None, SinetConnectionError("the MQTT writer is not open"))
+            promise.do_reject(SinetConnectionError("the MQTT writer is not open"))
             return promise
         if not self._queue_offline and not client.is_connected():
             self._failed += 1
-            promise.settle(None, self._disconnected_error())
+            promise.do_reject(self._disconnected_error())
             return promise
         info = client.publish(self._topic, message, self._qos, self._retain)
         rc = info.rc
         if rc != _OK:
             if rc == _QUEUE_SIZE:
                 self._failed += 1
-                promise.settle(None, self._queue_full_error())
+                promise.do_reject(self._queue_full_error())
                 return promise
             if rc != _NO_CONN or self._qos == 0:
                 self._failed += 1
                 error = SinetConnectionError(f"MQTT publish failed: {mqtt.error_string(rc)}")
-                promise.settle(None, error)
+                promise.do_reject(error)
                 return promise
             info.rc = _OK  # QoS 1/2: queued by paho, settled after reconnecting
         if self._qos == 0:
             self._published += 1
-            promise.settle(info, None)
+            promise.do_resolve(info)
             return promise
         # Lock-free hand-over with _on_publish (paho's thread): each side
         # stores into its own dict, then pops the other's; dict.pop is atomic,
@@ -281,13 +229,13 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
                     self._settle(promise, info, reason)
         return promise
 
-    def _settle(self, promise: SettlingPromise, info: Any, reason: ReasonCode) -> None:
+    def _settle(self, promise: PublishPromise, info: Any, reason: ReasonCode) -> None:
         if reason.is_failure:
             self._failed += 1
-            promise.settle(None, reason_error(f"publishing to {self._topic}", reason))
+            promise.do_reject(reason_error(f"publishing to {self._topic}", reason))
         else:
             self._published += 1
-            promise.settle(info, None)
+            promise.do_resolve(info)
 
     def _on_publish(
         self,
@@ -321,8 +269,7 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         self._early.clear()
         for promise, _ in left:
             self._failed += 1
-            promise.settle(
-                None,
+            promise.do_reject(
                 SinetConnectionError(
                     "the MQTT writer was closed before the broker acknowledged the message"
                 ),

@@ -1,4 +1,4 @@
-"""SettlingPromise: promise.Promise semantics, settled from another thread."""
+"""PublishPromise keeps promise.Promise semantics while another thread settles it."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 from promise import Promise
-from sinetstream_mqtt._writer import SettlingPromise
+from sinetstream.spi import PublishPromise
 
 
 def test_then_chain_values_and_errors() -> None:
-    p = SettlingPromise()
+    p = PublishPromise()
     doubled = p.then(lambda v: v * 2)
     failed = p.then(lambda v: 1 / 0)
     recovered = failed.catch(lambda e: type(e).__name__)
     chained = p.then(lambda v: Promise.resolve(v + 1))
-    p.settle(20, None)
+    p.do_resolve(20)
     assert doubled.get(1) == 40
     with pytest.raises(ZeroDivisionError):
         failed.get(1)
@@ -27,31 +27,31 @@ def test_then_chain_values_and_errors() -> None:
 
 
 def test_rejection_reaches_catch_and_get() -> None:
-    p = SettlingPromise()
+    p = PublishPromise()
     seen: list[BaseException] = []
     p.catch(seen.append)
     passthrough = p.then(lambda v: v)
     error = ValueError("no")
-    p.settle(None, error)
+    p.do_reject(error)
     assert seen == [error]
     with pytest.raises(ValueError, match="no"):
         passthrough.get(1)
     with pytest.raises(ValueError, match="no"):
         p.get(1)
-    p.settle(1, None)  # settling twice is ignored
+    p.do_resolve(1)  # settling twice is ignored
     assert p.is_rejected
 
 
 def test_get_waits_for_a_settle_from_another_thread() -> None:
-    p = SettlingPromise()
-    threading.Timer(0.05, p.settle, ("late", None)).start()
+    p = PublishPromise()
+    threading.Timer(0.05, p.do_resolve, ("late",)).start()
     assert p.get(5) == "late"
 
 
 def test_no_handler_lost_when_then_races_settle() -> None:
     # Many promises settled by one thread while another attaches handlers.
     count = 3000
-    promises = [SettlingPromise() for _ in range(count)]
+    promises = [PublishPromise() for _ in range(count)]
     calls: list[Any] = []
     lock = threading.Lock()
 
@@ -61,7 +61,7 @@ def test_no_handler_lost_when_then_races_settle() -> None:
 
     def settle_all() -> None:
         for i, p in enumerate(promises):
-            p.settle(i, None)
+            p.do_resolve(i)
 
     settler = threading.Thread(target=settle_all)
     settler.start()
