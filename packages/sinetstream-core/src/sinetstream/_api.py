@@ -112,6 +112,13 @@ class _MessageIO:
     def _build_codec(self, params: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _codec(self, factory: Callable[[dict[str, Any]], Any], params: dict[str, Any]) -> Any:
+        """Build the Encoder or Decoder; its errors name the file and service."""
+        try:
+            return factory(params)
+        except SinetError as exc:
+            raise type(exc)(f"{self._where}{exc}") from exc
+
     def _new_plugin(self) -> Any:
         resolved = self._resolved
         resolved.params = _config.copy_params(self._params_template)
@@ -363,10 +370,7 @@ class _ReaderBase(_MessageIO):
     def _build_codec(self, params: dict[str, Any]) -> None:
         from ._codec import Decoder
 
-        try:
-            self._decoder: Decoder = Decoder(params)
-        except SinetError as exc:
-            raise type(exc)(f"{self._where}{exc}") from exc
+        self._decoder: Decoder = self._codec(Decoder, params)
         self._decode = self._decoder.decode
         self.value_deserializer: Callable[[bytes], Any] | None = params.get("value_deserializer")
 
@@ -629,10 +633,7 @@ class _WriterBase(_MessageIO):
     def _build_codec(self, params: dict[str, Any]) -> None:
         from ._codec import Encoder
 
-        try:
-            self._encoder: Encoder = Encoder(params)
-        except SinetError as exc:
-            raise type(exc)(f"{self._where}{exc}") from exc
+        self._encoder: Encoder = self._codec(Encoder, params)
         self._encode = self._encoder.encode
         self.value_serializer: Callable[[Any], bytes] | None = params.get("value_serializer")
 
