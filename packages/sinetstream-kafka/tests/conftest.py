@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import importlib.resources
-import ipaddress
 import itertools
 import os
 import shutil
@@ -34,10 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sinetstream.testing.tls import Certificates, make_certificates
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -419,104 +414,13 @@ def relay_factory() -> Iterator[Any]:
 
 
 # --------------------------------------------------------------------------- TLS
-class Certs:
-    """Files of a test PKI: a CA with server and client leaves, and an unrelated CA."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        ca_key, ca_cert = _self_signed("test CA")
-        other_key, other_cert = _self_signed("other CA")
-        self.ca = self._write("ca.pem", ca_cert)
-        self.other_ca = self._write("other-ca.pem", other_cert)
-        self.server_cert, self.server_key = self._leaf("server", ca_key, ca_cert, server=True)
-        self.client_cert, self.client_key = self._leaf("client", ca_key, ca_cert, server=False)
-        _ = other_key
-
-    def _write(self, name: str, cert: x509.Certificate) -> Path:
-        path = self.root / name
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        return path
-
-    def _leaf(
-        self, name: str, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, server: bool
-    ) -> tuple[Path, Path]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-                ),
-                critical=False,
-            )
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256())
-        )
-        cert_path = self._write(f"{name}.pem", cert)
-        key_path = self.root / f"{name}.key"
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return cert_path, key_path
-
-    def server_context(self, require_client_cert: bool) -> ssl.SSLContext:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.server_cert, self.server_key)
-        if require_client_cert:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(self.ca)
-        return ctx
-
-
-def _self_signed(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
+Certs = Certificates
 
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     """A CA, server and client certificates, and an unrelated CA (all PEM files)."""
-    return Certs(tmp_path_factory.mktemp("pki"))
+    return make_certificates(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="session")

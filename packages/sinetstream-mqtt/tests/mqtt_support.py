@@ -8,8 +8,6 @@ their broker start their own. Mosquitto started as root drops to the user
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import shutil
 import signal
 import socket
@@ -19,10 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sinetstream.testing.tls import Certificates, make_certificates
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -56,123 +51,12 @@ def _world_readable(path: Path) -> None:
 
 # -- certificates -------------------------------------------------------------
 
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def _ca(cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _key()
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(_name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _leaf(
-    cn: str,
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-    usage: x509.ObjectIdentifier,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _key()
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(ca[0].subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca[1].public_key()), critical=False
-        )
-    )
-    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-    return builder.sign(ca[1], hashes.SHA256()), key
-
-
-@dataclass
-class Certs:
-    """Paths of the generated PEM files."""
-
-    ca: Path
-    other_ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
+Certs = Certificates
 
 
 def make_certs(folder: Path) -> Certs:
-    """A CA, a server leaf for 127.0.0.1, a client leaf (CN certuser), and an unrelated CA."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca = _ca("sinetstream test CA")
-    other = _ca("some other CA")
-    server = _leaf("127.0.0.1", ca, ExtendedKeyUsageOID.SERVER_AUTH)
-    client = _leaf("certuser", ca, ExtendedKeyUsageOID.CLIENT_AUTH)
-    certs = Certs(
-        ca=folder / "ca.pem",
-        other_ca=folder / "other-ca.pem",
-        server_cert=folder / "server.pem",
-        server_key=folder / "server.key",
-        client_cert=folder / "client.pem",
-        client_key=folder / "client.key",
-    )
-    pem = serialization.Encoding.PEM
-    certs.ca.write_bytes(ca[0].public_bytes(pem))
-    certs.other_ca.write_bytes(other[0].public_bytes(pem))
-    certs.server_cert.write_bytes(server[0].public_bytes(pem))
-    _write_key(server[1], certs.server_key)
-    certs.client_cert.write_bytes(client[0].public_bytes(pem))
-    _write_key(client[1], certs.client_key)
-    return certs
+    """The test PKI; the client leaf's CN ``certuser`` becomes its MQTT user name."""
+    return make_certificates(folder, client_cn="certuser")
 
 
 # -- Mosquitto ------------------------------------------------------------------
