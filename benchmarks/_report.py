@@ -405,9 +405,14 @@ def write_markdown(
     ]
     versions = env.get("versions", {})
     if versions:
-        out.append(
-            "Versions: " + "; ".join(f"{k}: {v.get('version')}" for k, v in versions.items())
-        )
+
+        def version_of(info: dict[str, Any]) -> str:
+            version = info.get("version")
+            if isinstance(version, dict):
+                return ", ".join(f"{name} {v}" for name, v in version.items())
+            return str(version)
+
+        out.append("Versions: " + "; ".join(f"{k}: {version_of(v)}" for k, v in versions.items()))
         out.append("")
     for section, why in env.get("skipped", {}).items():
         out.append(f"> **{section}** skipped: {why}")
