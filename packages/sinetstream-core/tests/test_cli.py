@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -460,3 +461,64 @@ def test_unreachable_broker_exits_1(env_home: Path) -> None:
     assert result.returncode == 1
     assert "error:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- the workload behind `perf`, shared with benchmarks/run.py ------------------------------
+
+
+def test_workload_percentile_and_payloads() -> None:
+    import zlib
+
+    from sinetstream import _workload
+
+    assert _workload.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert _workload.percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+    assert _workload.percentile([], 50) != _workload.percentile([], 50)  # NaN
+    text = _workload.make_payload(4096, "text")
+    noise = _workload.make_payload(4096)
+    assert len(text) == len(noise) == 4096
+    assert len(zlib.compress(text)) < len(text) // 3
+    assert len(zlib.compress(noise)) > len(noise)
+
+
+def test_workload_codec_and_queue_loops(broker_name: str) -> None:
+    import sinetstream
+    from sinetstream import _workload
+
+    payload = _workload.make_payload(256, "text")
+    gcm = {
+        "data_encryption": True,
+        "crypto": {"algorithm": "AES", "mode": "GCM", "password": "workload-test"},
+    }
+    for direction in (_workload.codec_encode, _workload.codec_decode):
+        m = direction(sinetstream, gcm, payload, duration=0.05)
+        assert m.count >= 64
+        assert m.nbytes == m.count * len(payload)
+        assert m.msgs_per_s > 0
+
+    common = {"no_config": True, "type": "queue", "brokers": broker_name}
+    received: list[_workload.Measurement] = []
+    ready = threading.Event()
+    reader = threading.Thread(
+        target=lambda: received.append(
+            _workload.read_messages(
+                sinetstream,
+                {**common, "topics": "w", "receive_timeout_ms": 2000},
+                count=500,
+                on_ready=ready.set,
+            )
+        )
+    )
+    reader.start()
+    assert ready.wait(10)
+    written = _workload.write_messages(
+        sinetstream, {**common, "topic": "w"}, payload, count=500, async_api=True
+    )
+    reader.join(20)
+    assert written.count == 500
+    assert written.errors == 0
+    assert received[0].count == 500
+    assert received[0].nbytes == 500 * len(payload)
+    sync = _workload.write_messages(sinetstream, {**common, "topic": "x"}, payload, count=50)
+    assert len(sync.latencies) == 50
+    assert {"p50_ms", "p99_ms"} <= set(sync.as_dict())
