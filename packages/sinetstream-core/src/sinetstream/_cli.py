@@ -42,7 +42,7 @@ EXIT_BROKEN_PIPE = 141
 #: Exit status -> meaning, as documented in ``sinetstream --help``.
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
-    EXIT_ERROR: "runtime error (broker unreachable, authentication, message rejected, ...)",
+    EXIT_ERROR: "runtime error (broker unreachable, authentication, rejected message, file I/O)",
     EXIT_USAGE: "usage or configuration error (bad option, config file, parameter)",
     EXIT_INCOMPLETE: "fewer messages than expected arrived in time (read --count, ping, perf)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
