@@ -335,7 +335,7 @@ def plots(rows: list[Row], docs: Path) -> list[Path]:
         panels: dict[str, list[Row]] = {}
         for r in mine:
             panels.setdefault(_case_label(r), []).append(r)
-        ncols = 4 if len(panels) > 6 else 3
+        ncols = min(4, len(panels))
         nrows = math.ceil(len(panels) / ncols)
         fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
         for ax, (label, prow) in zip(axes.flat, panels.items(), strict=False):
