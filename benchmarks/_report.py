@@ -343,8 +343,12 @@ def plots(rows: list[Row], docs: Path) -> list[Path]:
                 pts = [(r.size, r.rate(impl)) for r in sorted(prow, key=lambda r: r.size)]
                 pts = [(s, v) for s, v in pts if v is not None and not math.isnan(v)]
                 if pts:
+                    name = "bare primitive" if section == "codec" and impl == "raw" else None
                     ax.plot(
-                        *zip(*pts, strict=True), color=color, marker=marker, label=IMPL_LABELS[impl]
+                        *zip(*pts, strict=True),
+                        color=color,
+                        marker=marker,
+                        label=name or IMPL_LABELS[impl],
                     )
             sizes = sorted({r.size for r in prow})
             ax.set_xscale("log")
