@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from promise import Promise
-from promise.promise import STATE_PENDING
+from promise.promise import STATE_PENDING, STATE_REJECTED
 
 from .error import SinetError
 
@@ -105,11 +105,15 @@ class SinetPromise(Promise[Any]):
 
     def on_failure(self, hook: Callable[[SinetError], None]) -> None:
         """Call ``hook(error)`` once if this promise rejects (now or later)."""
-        with _LOCK:
-            if self.is_rejected:
-                hook(_as_sinet_error(self.reason))
-            elif self.is_pending:
-                self._failure_hook = hook
+        # Set without the lock (the per-message path; the settling thread holds the
+        # lock often). _reject runs under the lock and takes the hook if it sees it;
+        # a rejection that came first is caught by the state check below.
+        self._failure_hook = hook
+        if self._state == STATE_REJECTED:
+            with _LOCK:
+                if self._failure_hook is hook:
+                    self._failure_hook = None
+                    hook(_as_sinet_error(self.reason))
 
     def __await__(self) -> Generator[Any, None, Any]:
         loop = asyncio.get_running_loop()
