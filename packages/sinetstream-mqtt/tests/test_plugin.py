@@ -489,6 +489,32 @@ def test_persistent_session_gets_messages_sent_while_away(
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_open_with_a_session_backlog_larger_than_the_buffer(
+    mosquitto: Mosquitto, topic: str, protocol: str
+) -> None:
+    # The broker sends a session's queued messages before the SUBACK: open()
+    # must not wait for a SUBACK that the blocked network thread never reads.
+    spec = {"protocol": protocol, "persistent_session": True, "receive_buffer_size": 5,
+            "connection_timeout": 3}  # fmt: skip
+    params = spi_params(mosquitto.broker(), type_spec=spec, client_id=f"backlog-{protocol}-{topic}")
+    with opened(MqttReader(V3, {**params, "topics": [topic]})):
+        pass  # subscribe, then go away
+    with opened(MqttWriter(V3, {**spi_params(mosquitto.broker()), "topic": topic})) as writer:
+        for i in range(60):
+            writer.publish(b"%d" % i)
+    with opened(MqttReader(V3, {**params, "topics": [topic]})) as reader:
+        assert [g[0] for g in collect(reader, 60)] == [b"%d" % i for i in range(60)]
+        assert reader.metrics()["buffered"] <= 5
+    cleaner = with_spec(params, persistent_session=False)
+    if protocol == "MQTTv5":
+        cleaner = with_spec(cleaner, clean_start=True)
+    else:
+        cleaner = with_spec(cleaner, clean_session=True)
+    with opened(MqttReader(V3, {**cleaner, "topics": [topic]})):
+        pass
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_buffered_but_unread_messages_are_redelivered(
     mosquitto: Mosquitto, topic: str, protocol: str
 ) -> None:

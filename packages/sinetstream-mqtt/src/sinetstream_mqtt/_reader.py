@@ -104,7 +104,9 @@ class MqttReader(MqttConnection, PluginMessageReader):
         if msg.dup:
             self._duplicates += 1
         item = (msg.payload, msg.topic, msg, self._generation)
-        if self._queue.qsize() >= self._limit:
+        # Until open() has its SUBACK the buffer may overrun: a resumed session's
+        # backlog arrives first, and blocking here would hold back the SUBACK.
+        if self._opened and self._queue.qsize() >= self._limit:
             self._wait_not_full()
         self._queue.put(item)
 
