@@ -28,6 +28,8 @@ __all__ = ["SinetPromise", "rejected_promise", "settle_from"]
 # The promise library keeps one global, unsynchronised settle queue: every
 # mutation of a promise (settling it, chaining on it) holds this lock.
 _LOCK = threading.RLock()
+# Classes whose instances are not thenable (learnt as values are seen).
+_PLAIN_TYPES: set[type] = set()
 
 
 def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -67,8 +69,17 @@ class SinetPromise(Promise[Any]):
     # promise library would let a rejected promise become fulfilled).
     def _resolve_callback(self, value: Any) -> None:
         with _LOCK:
-            if self._state == STATE_PENDING and not self._is_following:
-                super()._resolve_callback(value)
+            if self._state != STATE_PENDING or self._is_following:
+                return
+            # Receipts (RecordMetadata, MQTTMessageInfo, ...) are plain values: skip
+            # the library's duck-typing, the costliest step of every publish.
+            kind = value.__class__
+            if kind in _PLAIN_TYPES:
+                self._fulfill(value)
+                return
+            if not self.is_thenable(value):
+                _PLAIN_TYPES.add(kind)
+            super()._resolve_callback(value)
 
     def _reject_callback(
         self,
