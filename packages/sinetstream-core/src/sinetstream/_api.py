@@ -324,6 +324,16 @@ class _MessageIO:
 class _ReaderBase(_MessageIO):
     _is_reader = True
 
+    def __init__(
+        self,
+        service: str | None = None,
+        topics: str | list[str] | None = None,
+        config: str | None = None,
+        config_file: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(service, topics, config, config_file, kwargs)
+
     def _set_topics(self, topic_arg: Any, params: dict[str, Any]) -> None:
         topics = topic_arg
         if topics is None:
@@ -422,17 +432,7 @@ class MessageReader(_ReaderBase):
     """
 
     _group = "reader"
-
-    def __init__(
-        self,
-        service: str | None = None,
-        topics: str | list[str] | None = None,
-        config: str | None = None,
-        config_file: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(service, topics, config, config_file, kwargs)
-        self._iterator: Iterator[Any] | None = None
+    _iterator: Iterator[Any] | None = None
 
     def close(self) -> None:
         """Disconnect. Safe to call twice; ``open()`` may follow."""
@@ -502,7 +502,7 @@ class AsyncMessageReader(_ReaderBase):
         self._on_failure: Callable[[BaseException, TracebackType | None], None] | None = None
         self._pending: deque[Message] = deque()
         self._pending_lock = threading.Lock()
-        super().__init__(service, topics, config, config_file, kwargs)
+        super().__init__(service, topics, config, config_file, **kwargs)
 
     @property
     def on_message(self) -> Callable[[Message], None] | None:
@@ -616,6 +616,16 @@ class AsyncMessageReader(_ReaderBase):
 class _WriterBase(_MessageIO):
     _is_reader = False
 
+    def __init__(
+        self,
+        service: str | None = None,
+        topic: str | None = None,
+        config: str | None = None,
+        config_file: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(service, topic, config, config_file, kwargs)
+
     def _set_topics(self, topic_arg: Any, params: dict[str, Any]) -> None:
         topic = topic_arg if topic_arg is not None else params.get("topic")
         if isinstance(topic, (list, tuple)):
@@ -657,16 +667,6 @@ class MessageWriter(_WriterBase):
 
     _group = "writer"
 
-    def __init__(
-        self,
-        service: str | None = None,
-        topic: str | None = None,
-        config: str | None = None,
-        config_file: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(service, topic, config, config_file, kwargs)
-
     def publish(self, msg: Any, timestamp: float | None = None, **kwargs: Any) -> Any:
         """Publish one message; returns the backend's receipt.
 
@@ -697,16 +697,8 @@ class AsyncMessageWriter(_WriterBase):
 
     _group = "async_writer"
 
-    def __init__(
-        self,
-        service: str | None = None,
-        topic: str | None = None,
-        config: str | None = None,
-        config_file: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(service, topic, config, config_file, kwargs)
-        from . import _promise
+    def _before_open(self, plugin: Any) -> None:
+        from . import _promise  # the promise library is slow to import: not before use
 
         self._promise = _promise
 
