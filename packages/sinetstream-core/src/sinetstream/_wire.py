@@ -137,7 +137,11 @@ def avro_unpack(data: bytes, start: int = 0) -> tuple[int, bytes]:
             f"differs from {AVRO_FINGERPRINT.hex()}"
         )
     z, pos = decode_varint(data, body_at)
-    timestamp_us = (z >> 1) ^ -(z & 1)
+    return (z >> 1) ^ -(z & 1), _avro_bytes(data, pos)
+
+
+def _avro_bytes(data: bytes, pos: int) -> bytes:
+    """The Avro ``bytes`` value (zig-zag length, then the bytes) at ``pos``."""
     zlen, pos = decode_varint(data, pos)
     if zlen & 1:
         raise InvalidMessageError("malformed message: negative Avro payload length")
@@ -146,7 +150,7 @@ def avro_unpack(data: bytes, start: int = 0) -> tuple[int, bytes]:
         raise InvalidMessageError(
             f"truncated message: payload needs {zlen >> 1} bytes, {len(data) - pos} present"
         )
-    return timestamp_us, data[pos:end]
+    return data[pos:end]
 
 
 class TimestampEncoder:
@@ -206,16 +210,7 @@ class AvroUnpacker:
             z, pos = decode_varint(data, body_at)
             if pos - body_at >= 2:
                 self._cache = (data[body_at + 1 : pos], z >> 7)
-        timestamp_us = (z >> 1) ^ -(z & 1)
-        zlen, pos = decode_varint(data, pos)
-        if zlen & 1:
-            raise InvalidMessageError("malformed message: negative Avro payload length")
-        end = pos + (zlen >> 1)
-        if end > len(data):
-            raise InvalidMessageError(
-                f"truncated message: payload needs {zlen >> 1} bytes, {len(data) - pos} present"
-            )
-        return timestamp_us, data[pos:end]
+        return (z >> 1) ^ -(z & 1), _avro_bytes(data, pos)
 
 
 def check_timestamp(timestamp_us: int) -> None:
