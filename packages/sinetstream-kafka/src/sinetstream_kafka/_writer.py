@@ -125,6 +125,19 @@ class _WriterBase:
     def _not_open(self) -> NotOpenError:
         return NotOpenError("kafka writer is not open: call open() (or use 'with') first")
 
+    def _prepare(
+        self, message: bytes, key: bytes | str | None, headers: Headers | None
+    ) -> tuple[Callable[..., Any], bytes, bytes | None, list[tuple[str, bytes]] | None]:
+        """The send function and its arguments; raises NotOpenError when closed."""
+        send = self._send
+        if send is None:
+            raise self._not_open()
+        if type(message) is not bytes:
+            message = bytes(message)  # kafka-python accepts exact bytes only
+        if key is None and headers is None:
+            return send, message, None, None
+        return send, message, _key(key), _headers(headers)
+
 
 class KafkaWriter(_WriterBase, PluginMessageWriter):
     """``type: kafka`` synchronous writer: ``publish`` returns the RecordMetadata."""
@@ -138,15 +151,7 @@ class KafkaWriter(_WriterBase, PluginMessageWriter):
         headers: Headers | None = None,
     ) -> Any:
         """Send one message and wait for the broker's acknowledgement."""
-        send = self._send
-        if send is None:
-            raise self._not_open()
-        if type(message) is not bytes:
-            message = bytes(message)  # kafka-python accepts exact bytes only
-        if key is not None or headers is not None:
-            key, hdrs = _key(key), _headers(headers)
-        else:
-            hdrs = None
+        send, message, key, hdrs = self._prepare(message, key, headers)
         producer = self._producer
         try:
             if self._cfg.transactional and producer is not None:
@@ -191,15 +196,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         headers: Headers | None = None,
     ) -> PublishPromise:
         """Start sending one message; the Promise settles when the broker answers."""
-        send = self._send
-        if send is None:
-            raise self._not_open()
-        if type(message) is not bytes:
-            message = bytes(message)
-        if key is not None or headers is not None:
-            key, hdrs = _key(key), _headers(headers)
-        else:
-            hdrs = None
+        send, message, key, hdrs = self._prepare(message, key, headers)
         promise = PublishPromise()
         try:
             future = send(self._topic, message, key, hdrs, partition)
