@@ -52,6 +52,14 @@ def with_spec(params: dict[str, Any], **spec: Any) -> dict[str, Any]:
     return {**params, "type_spec": {**params.get("type_spec", {}), **spec}}
 
 
+def end_session(params: dict[str, Any], protocol: str, topic: str) -> None:
+    """Connect once with a clean session, so a persistent one leaves the shared broker."""
+    clean = {"clean_start": True} if protocol == "MQTTv5" else {"clean_session": True}
+    with opened(MqttReader(V3, {**with_spec(params, persistent_session=False, **clean),
+                                "topics": [topic]})):  # fmt: skip
+        pass
+
+
 @contextlib.contextmanager
 def opened(plugin: Any) -> Iterator[Any]:
     plugin.open()
@@ -479,13 +487,7 @@ def test_persistent_session_gets_messages_sent_while_away(
     with opened(MqttReader(V3, {**params, "topics": [topic]})) as reader:
         assert reader.info(["session_present"], {}) is True
         assert [g[0] for g in collect(reader, 5)] == [b"%d" % i for i in range(5)]
-    cleaner = with_spec(params, persistent_session=False)
-    if protocol == "MQTTv5":
-        cleaner = with_spec(cleaner, clean_start=True)
-    else:
-        cleaner = with_spec(cleaner, clean_session=True)
-    with opened(MqttReader(V3, {**cleaner, "topics": [topic]})):
-        pass  # clean up the session on the shared broker
+    end_session(params, protocol, topic)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -505,13 +507,7 @@ def test_open_with_a_session_backlog_larger_than_the_buffer(
     with opened(MqttReader(V3, {**params, "topics": [topic]})) as reader:
         assert [g[0] for g in collect(reader, 60)] == [b"%d" % i for i in range(60)]
         assert reader.metrics()["buffered"] <= 5
-    cleaner = with_spec(params, persistent_session=False)
-    if protocol == "MQTTv5":
-        cleaner = with_spec(cleaner, clean_start=True)
-    else:
-        cleaner = with_spec(cleaner, clean_session=True)
-    with opened(MqttReader(V3, {**cleaner, "topics": [topic]})):
-        pass
+    end_session(params, protocol, topic)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -540,12 +536,7 @@ def test_buffered_but_unread_messages_are_redelivered(
         rest = [g[0] for g in collect(again, 3)]
         assert list(again) == []  # 0 and 1 were acknowledged: not redelivered
     assert rest == [b"2", b"3", b"4"]
-    cleaner = with_spec(params, persistent_session=False)
-    cleaner = with_spec(
-        cleaner, **({"clean_start": True} if protocol == "MQTTv5" else {"clean_session": True})
-    )
-    with opened(MqttReader(V3, {**cleaner, "topics": [topic]})):
-        pass
+    end_session(params, protocol, topic)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

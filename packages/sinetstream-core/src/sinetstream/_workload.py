@@ -169,6 +169,19 @@ def _timestamped(payload: bytes, size: int) -> Callable[[int], bytes]:
     return lambda i: i.to_bytes(8, "big") + tail
 
 
+def _repeat(fn: Callable[[Any], Any], arg: Any, size: int, duration: float) -> Measurement:
+    """Call ``fn(arg)`` in batches for ``duration`` seconds; ``size`` payload bytes each."""
+    n = 0
+    start = now = time.perf_counter()
+    deadline = start + duration
+    while now < deadline:
+        for _ in range(_CHECK_EVERY):
+            fn(arg)
+        n += _CHECK_EVERY
+        now = time.perf_counter()
+    return Measurement(n, n * size, now - start)
+
+
 def codec_encode(
     api: ModuleType, params: Mapping[str, Any], payload: bytes, *, duration: float
 ) -> Measurement:
@@ -177,16 +190,7 @@ def codec_encode(
         encode = encoder.encode
         for _ in range(8):
             encode(payload)
-        n = 0
-        start = time.perf_counter()
-        deadline = start + duration
-        now = start
-        while now < deadline:
-            for _ in range(_CHECK_EVERY):
-                encode(payload)
-            n += _CHECK_EVERY
-            now = time.perf_counter()
-    return Measurement(n, n * len(payload), now - start)
+        return _repeat(encode, payload, len(payload), duration)
 
 
 def codec_decode(
@@ -204,16 +208,7 @@ def codec_decode(
         decode = decoder.decode
         if decode(wire).value != payload:
             raise RuntimeError("codec round trip changed the payload")
-        n = 0
-        start = time.perf_counter()
-        deadline = start + duration
-        now = start
-        while now < deadline:
-            for _ in range(_CHECK_EVERY):
-                decode(wire)
-            n += _CHECK_EVERY
-            now = time.perf_counter()
-    return Measurement(n, n * len(payload), now - start)
+        return _repeat(decode, wire, len(payload), duration)
 
 
 def write_messages(
