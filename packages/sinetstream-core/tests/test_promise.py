@@ -72,3 +72,86 @@ def test_await_from_asyncio_while_another_thread_settles() -> None:
 def test_get_times_out() -> None:
     with pytest.raises(TimeoutError):
         SinetPromise().get(0.05)
+
+
+class _Source:
+    """A backend future that completes on its own, like kafka-python's."""
+
+    def __init__(self) -> None:
+        self.value: object = None
+        self.done = False
+        self.callbacks: list[object] = []
+        self.attached = 0
+
+    def add_callback(self, fn: object) -> None:
+        self.attached += 1
+        if self.done:
+            fn(self.value)  # type: ignore[operator]
+        else:
+            self.callbacks.append(fn)
+
+    def complete(self, value: object) -> None:
+        self.value, self.done = value, True
+        for fn in self.callbacks:
+            fn(value)  # type: ignore[operator]
+
+
+def _deferred() -> tuple[SinetPromise, _Source]:
+    promise, source = SinetPromise(), _Source()
+    promise.resolve_when_observed(lambda: source.add_callback(promise.do_resolve))
+    return promise, source
+
+
+@pytest.mark.parametrize(
+    "observe",
+    [
+        lambda p: p.get(1),
+        lambda p: p.value,
+        lambda p: p.is_pending,
+        lambda p: p.is_fulfilled,
+        lambda p: p.then(lambda v: v).get(1),
+        lambda p: Promise.all([p]).get(1)[0],
+        lambda p: asyncio.run(_awaited(p)),
+        repr,
+    ],
+    ids=["get", "value", "is_pending", "is_fulfilled", "then", "all", "await", "repr"],
+)
+def test_deferred_success_is_fetched_by_any_observer(observe: object) -> None:
+    promise, source = _deferred()
+    source.complete("receipt")
+    assert source.attached == 0  # nobody looked: no settling work was done
+    observe(promise)  # type: ignore[operator]
+    assert source.attached == 1
+    assert promise.is_fulfilled
+    assert promise.get(0) == "receipt"
+    assert source.attached == 1  # attached once
+
+
+async def _awaited(p: SinetPromise) -> object:
+    return await p
+
+
+def test_deferred_promise_observed_before_completion_settles_later() -> None:
+    promise, source = _deferred()
+    seen: list[object] = []
+    promise.then(seen.append)
+    assert promise.is_pending
+    assert seen == []
+    threading.Timer(0.05, source.complete, args=("late",)).start()
+    assert promise.get(2) == "late"
+    assert seen == ["late"]
+
+
+def test_deferred_promise_rejects_eagerly_for_failure_hooks() -> None:
+    errors: list[SinetError] = []
+    promise, _source = _deferred()
+    promise.on_failure(errors.append)
+    promise.do_reject(SinetError("broker said no"))
+    assert [str(e) for e in errors] == ["broker said no"]
+    with pytest.raises(SinetError, match="broker said no"):
+        promise.get(1)
+    # A promise settled before resolve_when_observed keeps no deferred work.
+    done = SinetPromise()
+    done.do_resolve(1)
+    done.resolve_when_observed(lambda: pytest.fail("attach after settling"))
+    assert done.get(0) == 1

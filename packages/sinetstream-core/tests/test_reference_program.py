@@ -76,8 +76,12 @@ def test_reference_program_runs_unchanged(tmp_path: Path) -> None:
     (tmp_path / ".sinetstream_config.yml").write_text(CONFIG)
     (tmp_path / "program.py").write_text(PROGRAM)
     out = subprocess.run(
-        [sys.executable, "program.py"], cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, "program.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == textwrap.dedent("""\

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import USERS, Mosquitto, free_port, spi_params
+from paho.mqtt.enums import CallbackAPIVersion
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
@@ -20,6 +21,7 @@ from sinetstream.error import (
 )
 from sinetstream.spi import ConfigVersion, PluginMessage
 from sinetstream_mqtt import MqttAsyncReader, MqttAsyncWriter, MqttReader, MqttWriter
+from sinetstream_mqtt._client import BufferedClient
 
 pytestmark = pytest.mark.mqtt
 
@@ -471,6 +473,62 @@ def test_bounded_buffer_slows_the_network_loop(mosquitto: Mosquitto, topic: str)
                 break
     assert seen == list(range(count))  # nothing dropped, order kept
     assert reader.metrics()["buffer_full_waits"] >= 1
+
+
+@pytest.mark.parametrize("listener", ["plain", "tls", "ws"])
+def test_burst_read_in_pieces_loses_nothing(
+    mosquitto: Mosquitto, topic: str, listener: str
+) -> None:
+    # The network thread reads 64 KiB at a time and hands messages over in
+    # batches: an iteration that stops inside a batch, then a new one, must go
+    # on exactly where the last stopped, on plain, TLS and websocket sockets.
+    params = listener_params(mosquitto, listener, "MQTTv311")
+    count = 500
+    reader = MqttReader(V3, {**params, "topics": [topic], "client_id": f"burst-{listener}"})
+    with opened(reader):
+        with opened(MqttAsyncWriter(V3, {**params, "topic": topic})) as writer:
+            for p in [writer.publish(b"%04d" % i + b"x" * 1020) for i in range(count)]:
+                p.get(10)
+        seen: list[int] = []
+        while len(seen) < count:
+            piece = collect(reader, min(7, count - len(seen)))
+            assert piece, f"stopped after {len(seen)} messages"
+            seen.extend(int(g[0][:4]) for g in piece)
+            assert all(len(g[0]) == 1024 for g in piece)
+    assert seen == list(range(count))
+
+
+def test_per_topic_callbacks_still_work_on_our_client(mosquitto: Mosquitto, topic: str) -> None:
+    # BufferedClient skips paho's topic matcher only while no per-topic
+    # callback exists.
+    host, port = mosquitto.broker().split(":")
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=f"filtered-{topic}")
+    filtered: list[bytes] = []
+    general: list[bytes] = []
+    done = threading.Event()
+
+    def on_filtered(_c: Any, _u: Any, msg: Any) -> None:
+        filtered.append(msg.payload)
+        done.set()
+
+    client.on_message = lambda _c, _u, msg: general.append(msg.payload)
+    client.message_callback_add(f"{topic}/special", on_filtered)
+    client.connect(host, int(port))
+    client.subscribe(f"{topic}/#", 1)
+    client.loop_start()
+    try:
+        with opened(MqttWriter(V3, {**spi_params(mosquitto.broker()), "topic": f"{topic}/a"})) as w:
+            w.publish(b"general")
+        with opened(
+            MqttWriter(V3, {**spi_params(mosquitto.broker()), "topic": f"{topic}/special"})
+        ) as w:
+            w.publish(b"special")
+        assert done.wait(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert filtered == [b"special"]
+    assert general == [b"general"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

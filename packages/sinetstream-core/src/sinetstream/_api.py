@@ -727,4 +727,3 @@ class AsyncMessageWriter(_WriterBase):
             return self._promise.rejected_promise(error)
         self._metrics.message(len(message), unc, comp)
         return self._promise.settle_from(pending, self._count_error)
-

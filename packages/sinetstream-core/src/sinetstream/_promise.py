@@ -7,7 +7,10 @@ the user chains on it, and awaitable from asyncio code::
     metadata = await writer.publish(b"data")
 
 Backends create theirs with :class:`sinetstream.spi.PublishPromise` (this
-class): the core then returns it as it is, with no chaining per message.
+class): the core then returns it as it is, with no chaining per message. A
+backend whose client completes its own futures can also defer the success path
+with :meth:`SinetPromise.resolve_when_observed`: a message nobody waits on
+then costs no settling at all.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from promise import Promise
-from promise.promise import STATE_PENDING, STATE_REJECTED
+from promise.promise import STATE_FULFILLED, STATE_PENDING, STATE_REJECTED
 
 from .error import SinetError
 
@@ -56,6 +59,42 @@ class SinetPromise(Promise[Any]):
     """
 
     _failure_hook: Callable[[SinetError], None] | None = None
+    # Set by resolve_when_observed(): called once, by the first observer.
+    _attach: Callable[[], object] | None = None
+
+    def resolve_when_observed(self, attach: Callable[[], object]) -> None:
+        """Defer the success path until somebody looks at this promise.
+
+        ``attach()`` is called once, the first time the promise is observed
+        (``then``, ``catch``, ``get``, ``await``, ``is_pending``, ``value``,
+        ...), and must arrange for :meth:`do_resolve` to be called, at once if
+        the result is already in. Report failures eagerly with
+        :meth:`do_reject`, so that the writer's error metrics and ``on_failure``
+        see them even when nobody waits::
+
+            promise = PublishPromise()
+            future.add_errback(reject, promise)
+            promise.resolve_when_observed(partial(future.add_callback, promise.do_resolve))
+        """
+        if self._state == STATE_PENDING:  # else settled already: nothing to defer
+            self._attach = attach
+
+    def _observe(self) -> None:
+        attach = self._attach
+        if attach is not None:
+            self._attach = None
+            attach()
+
+    def _target(self) -> Promise[Any]:
+        # Every observer of a promise.Promise (then, get, is_pending, value, ...)
+        # asks for its target first: the place to run a deferred attach.
+        if self._attach is not None:
+            self._observe()
+        return super()._target()
+
+    def __repr__(self) -> str:
+        self._observe()
+        return super().__repr__()
 
     def _then(
         self,
@@ -103,12 +142,26 @@ class SinetPromise(Promise[Any]):
             hook(reason)
         super()._reject(reason, traceback)
 
+    def get(self, timeout: float | None = None) -> Any:
+        """The value once settled (waiting up to ``timeout`` s); raises the rejection."""
+        if self._attach is not None:
+            self._observe()
+        if self._state == STATE_FULFILLED and not self._is_following:
+            # The common case of a receipt collected after the fact.
+            return self._rejection_handler0
+        return super().get(timeout)
+
+    def _settled(self) -> bool:
+        return not self.is_pending
+
     def _wait(self, timeout: float | None = None) -> None:
         # The library's wait drains the global queue without the lock: wait on an
         # Event instead, blocking outside the lock so the settling thread can run.
+        if self._settled():
+            return
         done = threading.Event()
         with _LOCK:
-            if not self.is_pending:
+            if self._settled():
                 return
             super()._then(lambda _v: done.set(), lambda _e: done.set())
         if not done.wait(timeout):

@@ -195,9 +195,7 @@ def _takes_confver(cls: type) -> bool:
     except (TypeError, ValueError):
         return False
     positional = [
-        p
-        for p in sig.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import kafka.errors as kerr
@@ -205,6 +206,9 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         except Exception as exc:
             self._reject(promise, exc)
             return promise
-        future.add_callback(promise.do_resolve)
+        # Failures settle at once (metrics, on_failure); a success is fetched from
+        # the future only if somebody looks at the promise, so fire-and-forget
+        # publishing leaves the sender thread no settling to do.
         future.add_errback(self._reject, promise)
+        promise.resolve_when_observed(partial(future.add_callback, promise.do_resolve))
         return promise

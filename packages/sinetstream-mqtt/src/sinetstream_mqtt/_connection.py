@@ -34,6 +34,7 @@ from sinetstream.error import (
 )
 from sinetstream.spi import ConfigVersion
 
+from ._client import BufferedClient
 from ._params import MqttSettings, Role, parse_settings
 
 __all__ = ["MqttConnection", "reason_error"]
@@ -78,7 +79,7 @@ class MqttConnection:
 
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         self._settings: MqttSettings = parse_settings(confver, params, self._role)
-        self._client: mqtt.Client | None = None
+        self._client: BufferedClient | None = None
         self._closing = False
         # Set when open() may return (CONNACK, plus SUBACK for readers) or fail.
         self._ready = threading.Event()
@@ -145,9 +146,9 @@ class MqttConnection:
 
     # -- open / close ---------------------------------------------------------
 
-    def _build_client(self) -> mqtt.Client:
+    def _build_client(self) -> BufferedClient:
         s = self._settings
-        client = mqtt.Client(
+        client = BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             clean_session=s.clean_session,
@@ -195,8 +196,8 @@ class MqttConnection:
         self._install_callbacks(client)
         return client
 
-    def _install_callbacks(self, client: mqtt.Client) -> None:
-        """Role hook: set on_message / on_publish."""
+    def _install_callbacks(self, client: BufferedClient) -> None:
+        """Role hook: set on_message / on_publish / after_read."""
 
     def _role_metrics(self) -> dict[str, Any]:
         return {}

@@ -22,6 +22,7 @@ from sinetstream.error import (
 )
 from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
 
+from ._client import BufferedClient
 from ._connection import MqttConnection
 
 __all__ = ["MqttAsyncReader", "MqttReader"]
@@ -59,6 +60,10 @@ class MqttReader(MqttConnection, PluginMessageReader):
     so the broker's flow control (TCP, QoS 1/2 in-flight window) slows the
     sender instead of this process growing or dropping messages.
 
+    The network thread hands messages over in batches, one per read burst
+    (see :class:`BufferedClient`): the iterating thread is woken once per
+    batch, not once per message.
+
     QoS 1/2 messages are acknowledged when the iterator hands them out, not
     when they enter the buffer: what is still buffered when the reader closes
     or dies is redelivered by the broker (persistent session), and the
@@ -74,10 +79,16 @@ class MqttReader(MqttConnection, PluginMessageReader):
             self._timeout: float | None = None
         else:
             self._timeout = max(float(timeout_ms), 0.0) / 1000.0
-        # A C-level SimpleQueue bounded by hand (queue.Queue costs several
-        # microseconds per message in Python-level locking).
         self._limit = self._settings.receive_buffer_size
+        # Batches (lists of Item) and markers, network thread -> iterator. A C-level
+        # SimpleQueue: queue.Queue costs microseconds in Python-level locking.
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._batch: list[Item] = []  # filled by the network thread, not yet queued
+        self._chunk: list[Item] = []  # the batch the iterator is handing out
+        self._pos = 0  # next index in _chunk
+        # Buffered = _queued - _taken; each counter has a single writing thread.
+        self._queued = 0
+        self._taken = 0
         self._not_full = threading.Event()
         self._manual_ack = self._settings.qos > 0
 
@@ -92,23 +103,38 @@ class MqttReader(MqttConnection, PluginMessageReader):
             "received": self._received,
             "duplicates": self._duplicates,
             "buffer_full_waits": self._buffer_full,
-            "buffered": self._queue.qsize(),
+            "buffered": self._queued - self._taken + len(self._batch),
         }
 
-    def _install_callbacks(self, client: mqtt.Client) -> None:
+    def _install_callbacks(self, client: BufferedClient) -> None:
         self._queue = queue.SimpleQueue()
+        self._batch = []
+        self._chunk = []
+        self._pos = 0
+        self._queued = self._taken = 0
         client.on_message = self._on_message
+        client.after_read = self._flush
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._received += 1
         if msg.dup:
             self._duplicates += 1
-        item = (msg.payload, msg.topic, msg, self._generation)
+        batch = self._batch
+        # bytes() of a bytes object is that object: no copy.
+        batch.append((bytes(msg.payload), msg.topic, msg, self._generation))
         # Until open() has its SUBACK the buffer may overrun: a resumed session's
         # backlog arrives first, and blocking here would hold back the SUBACK.
-        if self._opened and self._queue.qsize() >= self._limit:
+        if self._opened and self._queued + len(batch) - self._taken >= self._limit:
+            self._flush()
             self._wait_not_full()
-        self._queue.put(item)
+
+    def _flush(self) -> None:
+        """Hand the messages read so far to the iterator (network thread)."""
+        batch = self._batch
+        if batch:
+            self._batch = []
+            self._queued += len(batch)
+            self._queue.put(batch)
 
     def _wait_not_full(self) -> None:
         # Runs on paho's network thread: while it waits, nothing is read from
@@ -118,7 +144,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         not_full = self._not_full
         while not self._closing:
             not_full.clear()
-            if self._queue.qsize() < self._limit:
+            if self._queued - self._taken < self._limit:
                 return
             not_full.wait(_FULL_POLL)
 
@@ -129,27 +155,38 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._queue.put(_Failure(error))
 
     def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
+        # Where the iterator is in its batch lives on self, not in this
+        # generator: a new iterator (the user broke out of a loop and iterates
+        # again) continues with the rest of the batch.
         get = self._queue.get
         timeout = self._timeout
         manual_ack = self._manual_ack
         not_full = self._not_full
         while True:
-            try:
-                item = get(timeout=timeout)
-            except queue.Empty:
-                return
+            chunk = self._chunk
+            pos = self._pos
+            if pos >= len(chunk):
+                try:
+                    got = get(timeout=timeout)
+                except queue.Empty:
+                    return
+                if type(got) is not list:
+                    if got is _CLOSED:
+                        self._queue.put(_CLOSED)  # every later iterator ends too
+                        return
+                    if isinstance(got, _Failure):
+                        raise got.error
+                    continue
+                self._chunk = chunk = got
+                pos = 0
+            payload, topic, msg, generation = chunk[pos]
+            self._pos = pos + 1
+            self._taken += 1
             if not not_full.is_set():
                 not_full.set()
-            if type(item) is tuple:
-                payload, topic, msg, generation = item
-                if manual_ack and msg.qos:
-                    self._ack(msg, generation)
-                yield payload, topic, msg
-            elif item is _CLOSED:
-                self._queue.put(_CLOSED)  # every later iterator ends too
-                return
-            elif isinstance(item, _Failure):
-                raise item.error
+            if manual_ack and msg.qos:
+                self._ack(msg, generation)
+            yield payload, topic, msg
 
     def _ack(self, msg: mqtt.MQTTMessage, generation: int) -> None:
         client = self._client
@@ -164,6 +201,9 @@ class MqttReader(MqttConnection, PluginMessageReader):
 
     def _after_close(self) -> None:
         # Drop what was not consumed and wake an iterating thread.
+        self._batch = []
+        self._chunk = []
+        self._pos = 0
         while True:
             try:
                 self._queue.get_nowait()
@@ -225,7 +265,7 @@ class MqttAsyncReader(MqttConnection, PluginAsyncMessageReader):
     def on_failure(self, callback: OnFailure | None) -> None:
         self._on_failure_cb = callback
 
-    def _install_callbacks(self, client: mqtt.Client) -> None:
+    def _install_callbacks(self, client: BufferedClient) -> None:
         client.on_message = self._on_message
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

@@ -18,6 +18,7 @@ from sinetstream.spi import (
     PublishPromise,
 )
 
+from ._client import BufferedClient
 from ._connection import MqttConnection, reason_error
 
 __all__ = ["MqttAsyncWriter", "MqttWriter"]
@@ -79,7 +80,7 @@ class MqttWriter(_WriterBase, PluginMessageWriter):
             "queued": len(client._out_messages) if client is not None else 0,
         }
 
-    def _install_callbacks(self, client: mqtt.Client) -> None:
+    def _install_callbacks(self, client: BufferedClient) -> None:
         self._rejected = {}
         if self._settings.is_v5:  # only MQTT 5 acknowledgements carry a failure code
             client.on_publish = self._on_publish
@@ -179,7 +180,7 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
             "inflight": len(self._pending),
         }
 
-    def _install_callbacks(self, client: mqtt.Client) -> None:
+    def _install_callbacks(self, client: BufferedClient) -> None:
         # QoS 0 has no acknowledgement: its promise settles when paho took the
         # message (see publish). Not installing on_publish then matters: paho
         # builds a ReasonCode and a Properties object per QoS 0 write for it,
