@@ -47,3 +47,16 @@ def test_gzip_bomb_is_refused_without_inflating_it() -> None:
 def test_bad_limit(limit: object) -> None:
     with pytest.raises(InvalidArgumentError, match="max_decompressed_bytes"):
         resolve_compression({"algorithm": "gzip", "max_decompressed_bytes": limit}, writer=False)
+
+
+@pytest.mark.parametrize("limit", [1 << 16, 1 << 20, 5_000_000])
+def test_gzip_limit_holds_for_the_most_compressible_input(limit: int) -> None:
+    # Small inputs are inflated in one call, trusting deflate's 1032:1 bound:
+    # zeros, the best case of deflate, just over the limit are still refused.
+    decompress = resolve_compression(
+        {"algorithm": "gzip", "max_decompressed_bytes": limit}, writer=False
+    ).decompress
+    for level in (1, 6, 9):
+        assert decompress(zlib.compress(b"\0" * limit, level)) == b"\0" * limit
+        with pytest.raises(InvalidMessageError, match="more than"):
+            decompress(zlib.compress(b"\0" * (limit + 1), level))

@@ -39,6 +39,8 @@ _ZSTD_DEFAULT_LEVEL = 3
 _ZLIB_DECOMPRESS_KEYS = ("wbits", "zdict")
 #: Default of ``compression.max_decompressed_bytes``.
 MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+# Deflate's largest expansion (a 258-byte match coded in 2 bits, about 1032:1).
+_DEFLATE_MAX_RATIO = 1032
 # Input fed per step to a zstd frame of unknown size: bounds the overshoot past the limit.
 _ZSTD_STEP = 256
 
@@ -97,7 +99,17 @@ def _gzip(level: int | None, params: Mapping[str, Any], writer: bool, limit: int
         # a reused deflate state).
         compress = partial(zlib.compress, level=level)
 
+    # Deflate expands at most 1032:1, so an input this small cannot exceed the
+    # limit: decompress it in one C call (as fast as the bare zlib.decompress).
+    one_call = 0 if "zdict" in dkwargs else limit // _DEFLATE_MAX_RATIO
+    wbits = dkwargs.get("wbits", zlib.MAX_WBITS)
+
     def decompress(data: bytes) -> bytes:
+        if len(data) <= one_call:
+            try:
+                return zlib.decompress(data, wbits)
+            except zlib.error as exc:
+                raise InvalidMessageError(f"cannot decompress gzip (zlib) payload: {exc}") from exc
         obj = zlib.decompressobj(**dkwargs)
         try:
             out = obj.decompress(data, limit)
