@@ -74,6 +74,9 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+_new_bytes = bytes.__new__
+
+
 class _MessageIO:
     """What the four classes share: config, plugin lifecycle, metrics, info."""
 
@@ -653,13 +656,16 @@ class _WriterBase(_MessageIO):
         return self._topic
 
     def _encode_message(self, msg: Any, timestamp: float | None) -> tuple[PluginMessage, int, int]:
-        tstamp = _now_us() if timestamp is None else int(timestamp * 1_000_000)
+        tstamp = time.time_ns() // 1000 if timestamp is None else int(timestamp * 1_000_000)
         try:
             wire, unc, comp = self._encode(msg, tstamp)
         except SinetError:
             self._metrics.error()
             raise
-        return PluginMessage(wire, tstamp), unc, comp
+        # PluginMessage(wire, tstamp) without its Python-level __new__ (per message).
+        message: PluginMessage = _new_bytes(PluginMessage, wire)
+        message.timestamp = tstamp
+        return message, unc, comp
 
 
 class MessageWriter(_WriterBase):

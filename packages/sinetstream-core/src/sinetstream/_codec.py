@@ -87,6 +87,7 @@ class Encoder:
         "_encrypt",
         "_plain_prefix",
         "_serialize",
+        "_size_cache",
         "_stamp",
         "_user_data_only",
         "compression",
@@ -127,6 +128,9 @@ class Encoder:
         # header ‖ encrypt(data) in one call, or None when encryption is off
         self._encrypt = None if encryptor is None else encryptor.sealer(header)
         self._stamp = TimestampEncoder()
+        # (payload size, its Avro length varint): sizes repeat from message to
+        # message; one entry, replaced atomically.
+        self._size_cache: tuple[int, bytes] = (-1, b"")
 
     def encode(self, value: Any, timestamp_us: int) -> tuple[bytes, int, int]:
         """Return ``(wire_bytes, uncompressed_size, compressed_size)``.
@@ -167,7 +171,12 @@ class Encoder:
         if not _INT64_MIN <= timestamp_us <= _INT64_MAX:
             raise InvalidMessageError(f"timestamp {timestamp_us} µs does not fit 64 bits")
         first, rest = self._stamp(timestamp_us)
-        size = encode_varint(compressed << 1)
+        size_cache = self._size_cache
+        if size_cache[0] == compressed:
+            size = size_cache[1]
+        else:
+            size = encode_varint(compressed << 1)
+            self._size_cache = (compressed, size)
         if encrypt is None:
             wire = b"".join((self._plain_prefix, first, rest, size, payload))
             return wire, uncompressed, compressed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from functools import partial
 from typing import Any
 
 import kafka.errors as kerr
@@ -53,6 +52,19 @@ def _headers(headers: Headers | None) -> list[tuple[str, bytes]] | None:
                 f"kafka: header {name!r} must be bytes or str, not {type(value).__name__}"
             )
     return out
+
+
+class _KafkaPromise(PublishPromise):
+    """The async writer's promise, following one kafka-python FutureRecordMetadata."""
+
+    _doing = "publishing"  # set per writer by a subclass
+    _record: Any = None  # the FutureRecordMetadata (None on chained promises)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.do_reject(to_sinet_error(exc, self._doing))
+
+    def _fetch(self) -> None:
+        self._record.add_callback(self.do_resolve)
 
 
 class _WriterBase:
@@ -183,7 +195,13 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
                 "kafka: transactional_id is supported by the synchronous writer only; "
                 "the async writer uses the idempotent producer for EXACTLY_ONCE"
             )
-        self._doing = f"publishing to {self._topic!r}"
+        doing = f"publishing to {self._topic!r}"
+        self._doing = doing
+        # This writer's promise class: what it publishes to is a class attribute,
+        # so a promise needs no per-message closure to name it in errors.
+        self._promise_cls: type[_KafkaPromise] = type(
+            "KafkaPublishPromise", (_KafkaPromise,), {"_doing": doing}
+        )
 
     def _reject(self, promise: PublishPromise, exc: BaseException) -> None:
         promise.do_reject(to_sinet_error(exc, self._doing))
@@ -198,7 +216,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
     ) -> PublishPromise:
         """Start sending one message; the Promise settles when the broker answers."""
         send, message, key, hdrs = self._prepare(message, key, headers)
-        promise = PublishPromise()
+        promise = self._promise_cls()
         try:
             future = send(self._topic, message, key, hdrs, partition)
         except SinetError:
@@ -209,6 +227,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         # Failures settle at once (metrics, on_failure); a success is fetched from
         # the future only if somebody looks at the promise, so fire-and-forget
         # publishing leaves the sender thread no settling to do.
-        future.add_errback(self._reject, promise)
-        promise.resolve_when_observed(partial(future.add_callback, promise.do_resolve))
+        promise._record = future
+        future.add_errback(promise._failed)
+        promise.resolve_when_observed(promise._fetch)
         return promise
