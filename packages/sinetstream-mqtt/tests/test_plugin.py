@@ -498,6 +498,47 @@ def test_burst_read_in_pieces_loses_nothing(
     assert seen == list(range(count))
 
 
+@pytest.mark.parametrize("qos", [0, 1])
+def test_each_publish_wakes_an_idle_network_thread(
+    mosquitto: Mosquitto, topic: str, qos: int
+) -> None:
+    # Idle, paho's network thread sleeps in select() for up to a second; the
+    # wake-up bytes are coalesced, but a publish must never wait for that timeout.
+    params = {**spi_params(mosquitto.broker(), type_spec={"qos": qos}), "topic": topic}
+    worst = 0.0
+    with opened(MqttWriter(V3, params)) as writer:
+        for _ in range(20):
+            time.sleep(0.03)
+            start = time.monotonic()
+            writer.publish(b"x")
+            worst = max(worst, time.monotonic() - start)
+    assert worst < 0.5
+
+
+def test_many_threads_publishing_at_once_lose_nothing(mosquitto: Mosquitto, topic: str) -> None:
+    params = spi_params(mosquitto.broker(), type_spec={"qos": 1})
+    threads, each = 4, 500
+    reader = MqttReader(V3, {**params, "topics": [topic], "client_id": f"many-{topic}"})
+    with opened(reader), opened(MqttAsyncWriter(V3, {**params, "topic": topic})) as writer:
+        promises: list[Any] = []
+
+        def publish(t: int) -> None:
+            ps = [writer.publish(b"%d-%d" % (t, i)) for i in range(each)]
+            promises.extend(ps)
+
+        workers = [threading.Thread(target=publish, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        for p in promises:
+            p.get(10)
+        got = collect(reader, threads * each)
+    assert sorted(g[0] for g in got) == sorted(
+        b"%d-%d" % (t, i) for t in range(threads) for i in range(each)
+    )
+
+
 def test_per_topic_callbacks_still_work_on_our_client(mosquitto: Mosquitto, topic: str) -> None:
     # BufferedClient skips paho's topic matcher only while no per-topic
     # callback exists.
