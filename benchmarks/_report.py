@@ -455,7 +455,7 @@ def write_markdown(
         "## Reproduce",
         "",
         "```",
-        "nox -s bench            # or: python benchmarks/run.py --rounds 3",
+        "nox -s bench            # or: python benchmarks/run.py --rounds 5",
         "```",
         "",
         "The reference 1.10 is installed once into `.bench/ref-1.10`; brokers are started "

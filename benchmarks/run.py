@@ -16,7 +16,7 @@ every case is run once per round with the order of implementations rotated,
 and rounds repeat the whole sweep, so machine drift hits all alike. Medians
 over rounds are reported. Writes ``docs/performance.md`` and ``docs/perf-*.png``.
 
-Usage: ``python benchmarks/run.py [--rounds 3] [--sections codec,queue,mqtt,kafka]``.
+Usage: ``python benchmarks/run.py [--rounds 5] [--sections codec,queue,mqtt,kafka]``.
 """
 
 from __future__ import annotations
@@ -501,7 +501,7 @@ def ours_backends() -> tuple[set[str], str | None]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (>= 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (>= 3)")
     parser.add_argument(
         "--sections", default="codec,queue,mqtt,kafka", help="comma-separated subset"
     )
