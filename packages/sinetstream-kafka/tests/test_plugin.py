@@ -83,6 +83,37 @@ def test_round_trip_with_key_partition_headers(tansu: str, make_topic: Any) -> N
     assert dict(raw.headers) == {"trace": b"abc", "b": b"\x00"}
 
 
+def test_partitions_chosen_as_kafka_pythons_default_partitioner(
+    tansu: str, make_topic: Any
+) -> None:
+    # The writers' cached partitioner: keyed records where DefaultPartitioner
+    # (murmur2, as every Kafka client) puts them; keyless ones spread over all.
+    from kafka.partitioner.default import DefaultPartitioner
+
+    topic = make_topic(tansu, partitions=4)
+    w = writer(KafkaAsyncWriter, tansu, topic)
+    w.open()
+    try:
+        keyless = [w.publish(msg(b"%d" % i)).get(10).partition for i in range(200)]
+        cluster = w._producer._metadata  # the producer's own, live metadata
+        default = DefaultPartitioner()
+        for i in range(40):
+            key = b"key-%d" % i
+            md = w.publish(msg(b"k"), key=key).get(10)
+            assert md.partition == default.partition(topic, key, key, None, None, cluster)
+        # A metadata update (here: a forced refresh) rebuilds the keyless choice.
+        updated = threading.Event()
+        cluster.add_listener(lambda _c: updated.set())
+        cluster.request_update()
+        w.publish(msg(b"refresh")).get(10)
+        assert updated.wait(10)
+        after = [w.publish(msg(b"%d" % i)).get(10).partition for i in range(100)]
+    finally:
+        w.close()
+    assert set(keyless) == {0, 1, 2, 3}
+    assert set(after) == {0, 1, 2, 3}
+
+
 def test_client_id_reaches_kafka(tansu: str, topic: str) -> None:
     w = writer(KafkaWriter, tansu, topic, client_id="my-client-42")
     w.open()

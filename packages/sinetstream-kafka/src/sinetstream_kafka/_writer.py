@@ -19,6 +19,7 @@ from sinetstream.spi import (
 
 from ._errors import open_client, to_sinet_error
 from ._params import WriterConfig, writer_config
+from ._partitioner import CachedPartitioner
 
 __all__ = ["KafkaAsyncWriter", "KafkaWriter"]
 
@@ -83,7 +84,9 @@ class _WriterBase:
         with self._lock:
             if self._producer is not None:
                 return
-            producer = open_client(KafkaProducer, dict(self._cfg.producer))
+            config = dict(self._cfg.producer)
+            config.setdefault("partitioner", CachedPartitioner())
+            producer = open_client(KafkaProducer, config)
             if self._cfg.transactional:
                 try:
                     producer.init_transactions()
