@@ -142,13 +142,22 @@ def avro_unpack(data: bytes, start: int = 0) -> tuple[int, bytes]:
 
 def _avro_bytes(data: bytes, pos: int) -> bytes:
     """The Avro ``bytes`` value (zig-zag length, then the bytes) at ``pos``."""
-    zlen, pos = decode_varint(data, pos)
+    size = len(data)
+    # Lengths below 8 KiB take one or two varint bytes: read those inline.
+    if pos < size and data[pos] < 0x80:
+        zlen = data[pos]
+        pos += 1
+    elif pos + 1 < size and data[pos + 1] < 0x80:
+        zlen = (data[pos] & 0x7F) | (data[pos + 1] << 7)
+        pos += 2
+    else:
+        zlen, pos = decode_varint(data, pos)
     if zlen & 1:
         raise InvalidMessageError("malformed message: negative Avro payload length")
     end = pos + (zlen >> 1)
-    if end > len(data):
+    if end > size:
         raise InvalidMessageError(
-            f"truncated message: payload needs {zlen >> 1} bytes, {len(data) - pos} present"
+            f"truncated message: payload needs {zlen >> 1} bytes, {size - pos} present"
         )
     return data[pos:end]
 
