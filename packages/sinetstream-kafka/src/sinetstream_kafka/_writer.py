@@ -198,16 +198,11 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
                 "kafka: transactional_id is supported by the synchronous writer only; "
                 "the async writer uses the idempotent producer for EXACTLY_ONCE"
             )
-        doing = f"publishing to {self._topic!r}"
-        self._doing = doing
         # This writer's promise class: what it publishes to is a class attribute,
         # so a promise needs no per-message closure to name it in errors.
         self._promise_cls: type[_KafkaPromise] = type(
-            "KafkaPublishPromise", (_KafkaPromise,), {"_doing": doing}
+            "KafkaPublishPromise", (_KafkaPromise,), {"_doing": f"publishing to {self._topic!r}"}
         )
-
-    def _reject(self, promise: PublishPromise, exc: BaseException) -> None:
-        promise.do_reject(to_sinet_error(exc, self._doing))
 
     def publish(
         self,
@@ -225,7 +220,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
         except SinetError:
             raise
         except Exception as exc:
-            self._reject(promise, exc)
+            promise._failed(exc)
             return promise
         # Failures settle at once (metrics, on_failure); a success is fetched from
         # the future only if somebody looks at the promise, so fire-and-forget
