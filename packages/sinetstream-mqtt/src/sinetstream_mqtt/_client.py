@@ -17,9 +17,12 @@ byte to a socket pair, even when that thread is busy or is the one queueing
 is written only when none is pending and the caller is another thread: one
 system call per burst of publishes instead of one per message.
 
-Only paho's documented socket contract is relied on: a socket object with
-``recv``/``send``/``fileno`` and a ``pending()`` count of bytes buffered
-above the kernel (what paho already asks of TLS sockets).
+The buffered socket keeps paho's socket contract: ``recv``/``send``/``fileno``
+and a ``pending()`` count of bytes buffered above the kernel (what paho asks of
+TLS sockets). The rest leans on paho 2.x internals, the same in 2.0 to 2.2
+(the dependency is pinned below 3): ``_create_socket``, ``_handle_on_message``,
+the ``_sockpairR``/``_sockpairW`` pair made by ``loop_start`` and the ``_thread``
+it starts. The MQTT tests exercise each of them against a real Mosquitto.
 """
 
 from __future__ import annotations
