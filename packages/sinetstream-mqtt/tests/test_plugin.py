@@ -71,6 +71,15 @@ def opened(plugin: Any) -> Iterator[Any]:
         plugin.close()
 
 
+def drop_connection(plugin: Any) -> None:
+    """Cut the plugin's TCP connection without an MQTT DISCONNECT."""
+    client = plugin._client
+    assert client is not None
+    sock = client.socket()
+    assert sock is not None
+    sock.shutdown(socket.SHUT_RDWR)
+
+
 def collect(reader: MqttReader, count: int) -> list[tuple[bytes, str | None, Any]]:
     got = []
     for item in reader:
@@ -702,12 +711,7 @@ def test_will_is_published_as_sinetstream_message(mosquitto: Mosquitto, topic: s
     with opened(MqttReader(V3, {**params, "topics": [will_topic]})) as reader:
         writer = MqttWriter(V3, {**params, "topic": topic, "type_spec": spec})
         with opened(writer):
-            # Drop the TCP connection without DISCONNECT: the broker sends the will.
-            client = writer._client
-            assert client is not None
-            sock = client.socket()
-            assert sock is not None
-            sock.shutdown(socket.SHUT_RDWR)
+            drop_connection(writer)  # the broker sends the will
             ((payload, got_topic, _),) = collect(reader, 1)
     assert got_topic == will_topic
     message = SINETStreamMessageDecoder(value_type="text").decode(payload)
@@ -728,12 +732,8 @@ def test_v5_will_delay_and_connect_properties(mosquitto: Mosquitto, topic: str) 
     with opened(MqttReader(V3, {**params, "topics": [will_topic]})) as reader:
         writer = MqttWriter(V3, {**params, "topic": topic, "type_spec": spec})
         with opened(writer):
-            client = writer._client
-            assert client is not None
-            sock = client.socket()
-            assert sock is not None
             start = time.monotonic()
-            sock.shutdown(socket.SHUT_RDWR)
+            drop_connection(writer)
             time.sleep(0.2)
         # close() ended paho's reconnects; the broker waits delay_interval, then sends the will.
         got = collect(reader, 1)

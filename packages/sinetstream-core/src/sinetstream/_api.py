@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
@@ -22,6 +21,7 @@ from ._config import Consistency, ResolvedConfig
 from ._message import Message
 from ._metrics import Metrics, MetricsRecorder
 from ._registry import instantiate_backend, registry
+from ._wire import timestamp_us
 from .error import (
     AlreadyConnectedError,
     InvalidArgumentError,
@@ -68,10 +68,6 @@ _USAGE = """\
     message_format     3 (default) or 2{extra}
     type_spec          backend-specific parameters (config version 3)
 """
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 _new_bytes = bytes.__new__
@@ -656,7 +652,7 @@ class _WriterBase(_MessageIO):
         return self._topic
 
     def _encode_message(self, msg: Any, timestamp: float | None) -> tuple[PluginMessage, int, int]:
-        tstamp = time.time_ns() // 1000 if timestamp is None else int(timestamp * 1_000_000)
+        tstamp = timestamp_us(timestamp)
         try:
             wire, unc, comp = self._encode(msg, tstamp)
         except SinetError:

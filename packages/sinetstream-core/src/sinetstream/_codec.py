@@ -14,7 +14,6 @@ but needing no config file and no backend.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from time import time_ns as _time_ns
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +22,14 @@ from ._config import DEFAULT_PARAMS, copy_params, deep_merge
 from ._crypto import MessageDecryptor, MessageEncryptor, parse_crypto, warn_if_unauthenticated
 from ._message import Message
 from ._value_type import resolve_value_type
-from ._wire import AVRO_PREFIX, V3_MARKER, AvroUnpacker, TimestampEncoder, encode_varint
+from ._wire import (
+    AVRO_PREFIX,
+    V3_MARKER,
+    AvroUnpacker,
+    TimestampEncoder,
+    encode_varint,
+    timestamp_us,
+)
 from .error import (
     AlreadyConnectedError,
     InvalidArgumentError,
@@ -368,8 +374,7 @@ class SINETStreamMessageEncoder(_Lifecycle):
         """The wire bytes of ``msg``; ``timestamp`` in seconds (default: now)."""
         if self._closed:
             self._check_usable()
-        timestamp_us = _time_ns() // 1000 if timestamp is None else int(timestamp * 1_000_000)
-        return self._encode(msg, timestamp_us)[0]
+        return self._encode(msg, timestamp_us(timestamp))[0]
 
     def __repr__(self) -> str:
         return f"SINETStreamMessageEncoder({self._encoder!r})"

@@ -17,6 +17,8 @@ timestamp's high bytes, for the per-message hot path (no I/O either).
 
 from __future__ import annotations
 
+from time import time_ns as _time_ns
+
 from .error import InvalidMessageError
 
 __all__ = [
@@ -220,6 +222,11 @@ class AvroUnpacker:
             if pos - body_at >= 2:
                 self._cache = (data[body_at + 1 : pos], z >> 7)
         return (z >> 1) ^ -(z & 1), _avro_bytes(data, pos)
+
+
+def timestamp_us(seconds: float | None) -> int:
+    """A message timestamp in µs since the epoch: ``seconds`` converted, or now."""
+    return _time_ns() // 1000 if seconds is None else int(seconds * 1_000_000)
 
 
 def check_timestamp(timestamp_us: int) -> None:
