@@ -152,6 +152,8 @@ class SinetPromise(Promise[Any]):
         return super().get(timeout)
 
     def _settled(self) -> bool:
+        # A call, not the property inline: _wait checks twice (before and under
+        # the lock) and a type checker would narrow the second check away.
         return not self.is_pending
 
     def _wait(self, timeout: float | None = None) -> None:

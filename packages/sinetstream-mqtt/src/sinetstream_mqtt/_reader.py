@@ -80,6 +80,12 @@ class MqttReader(MqttConnection, PluginMessageReader):
         else:
             self._timeout = max(float(timeout_ms), 0.0) / 1000.0
         self._limit = self._settings.receive_buffer_size
+        self._reset_buffer()
+        self._not_full = threading.Event()
+        self._manual_ack = self._settings.qos > 0
+
+    def _reset_buffer(self) -> None:
+        """An empty buffer, for a new connection."""
         # Batches (lists of Item) and markers, network thread -> iterator. A C-level
         # SimpleQueue: queue.Queue costs microseconds in Python-level locking.
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -89,8 +95,6 @@ class MqttReader(MqttConnection, PluginMessageReader):
         # Buffered = _queued - _taken; each counter has a single writing thread.
         self._queued = 0
         self._taken = 0
-        self._not_full = threading.Event()
-        self._manual_ack = self._settings.qos > 0
 
     def reset_metrics(self) -> None:
         super().reset_metrics()
@@ -107,11 +111,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         }
 
     def _install_callbacks(self, client: BufferedClient) -> None:
-        self._queue = queue.SimpleQueue()
-        self._batch = []
-        self._chunk = []
-        self._pos = 0
-        self._queued = self._taken = 0
+        self._reset_buffer()
         client.on_message = self._on_message
         client.after_read = self._flush
 
