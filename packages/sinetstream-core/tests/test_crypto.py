@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +250,52 @@ def test_raw_key_still_sends_a_random_salt(derivations: list[bytes]) -> None:
     dec = MessageDecryptor(c)
     assert dec.decrypt(1, ba) == dec.decrypt(1, bb) == b"m"
     assert derivations == []
+
+
+def _iv(block: bytes) -> bytes:
+    return block[8:24]  # after the 8-byte salt
+
+
+@pytest.mark.parametrize("mode", ["GCM", "CBC"])
+def test_ivs_are_never_repeated_across_threads(mode: str) -> None:
+    c = parse_crypto(conf(mode, key=KEY16, padding="pkcs7" if mode == "CBC" else None))
+    enc = MessageEncryptor(c)
+    seen: list[bytes] = []
+
+    def write() -> None:
+        seen.extend(_iv(enc.encrypt(b"m" * 16)) for _ in range(2000))
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(seen) == 8000 == len(set(seen))
+
+
+def test_the_locked_iv_source_hands_out_distinct_ivs() -> None:
+    # the source used when the GIL is disabled (free-threaded builds)
+    ivs = {crypto_mod._next_iv_locked() for _ in range(1000)}
+    assert len(ivs) == 1000
+    assert all(len(iv) == 16 for iv in ivs)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # pytest has threads
+def test_a_forked_child_does_not_reuse_the_parents_ivs() -> None:
+    enc = MessageEncryptor(parse_crypto(conf("GCM", key=KEY16)))
+    enc.encrypt(b"m")  # the IV pool now holds unused IVs, which a child inherits
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.write(w, _iv(enc.encrypt(b"m")))
+        os._exit(0)
+    os.close(w)
+    child = os.read(r, 16)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert len(child) == 16
+    assert child != _iv(enc.encrypt(b"m"))
 
 
 def test_eax_reference_vector() -> None:

@@ -255,60 +255,61 @@ class Decoder:
             self._decrypt = decryptor.decrypt
             self.encryption = config.describe()
             self._max_version = decryptor.max_version
-        self._unpack = AvroUnpacker()
+        self._unpack = AvroUnpacker().unpack
 
-    def decode(self, data: bytes, plugin_timestamp_us: int = 0) -> tuple[Any, int, int, int]:
+    def decode(
+        self, message: bytes | bytearray | memoryview, plugin_timestamp_us: int = 0
+    ) -> tuple[Any, int, int, int]:
         """Return ``(value, timestamp_us, uncompressed_size, compressed_size)``.
 
         ``plugin_timestamp_us`` is the timestamp used with ``user_data_only``.
         Raises :class:`InvalidMessageError` (only) for any undecodable message.
         """
         try:
-            return self._decode(data, plugin_timestamp_us)
+            # A bytes subclass (e.g. PluginMessage) is used as is, without a copy.
+            data = message if isinstance(message, bytes) else bytes(message)
+            decrypt = self._decrypt
+            if self._user_data_only:
+                payload = data if decrypt is None else decrypt(self._max_version, data, 0)
+                timestamp_us = plugin_timestamp_us
+            else:
+                if (
+                    self.message_format >= 3
+                    and len(data) > _V3_HEADER_LEN
+                    and data[:4] == V3_MARKER
+                ):
+                    key_version = (data[4] << 8) | data[5]
+                    start = _V3_HEADER_LEN
+                else:
+                    # Version 2 message (or a v2 reader): no header, the reader's newest key.
+                    key_version = self._max_version
+                    start = 0
+                if decrypt is None:
+                    if key_version:
+                        raise InvalidMessageError(
+                            f"invalid key_version={key_version}: the message is encrypted "
+                            "but this reader has data_encryption off"
+                        )
+                    timestamp_us, payload = self._unpack(data, start)
+                else:
+                    if not key_version:
+                        raise InvalidMessageError(
+                            "invalid key_version=0: the message is not encrypted "
+                            "but this reader has data_encryption on"
+                        )
+                    timestamp_us, payload = self._unpack(decrypt(key_version, data, start))
+            compressed = len(payload)
+            if self._decompress is not None:
+                payload = self._decompress(payload)
+            uncompressed = len(payload)
+            deserialize = self._deserialize
+            value = payload if deserialize is None else deserialize(payload)
         except InvalidMessageError:
             raise
         except Exception as exc:
             raise InvalidMessageError(
                 f"cannot decode message: {type(exc).__name__}: {exc}"
             ) from exc
-
-    def _decode(
-        self, message: bytes | bytearray | memoryview, plugin_timestamp_us: int
-    ) -> tuple[Any, int, int, int]:
-        # A bytes subclass (e.g. PluginMessage) is used as is, without a copy.
-        data = message if isinstance(message, bytes) else bytes(message)
-        decrypt = self._decrypt
-        if self._user_data_only:
-            payload = data if decrypt is None else decrypt(self._max_version, data, 0)
-            timestamp_us = plugin_timestamp_us
-        else:
-            if self.message_format >= 3 and len(data) > _V3_HEADER_LEN and data[:4] == V3_MARKER:
-                key_version = (data[4] << 8) | data[5]
-                start = _V3_HEADER_LEN
-            else:
-                # Version 2 message (or a v2 reader): no header, the reader's newest key.
-                key_version = self._max_version
-                start = 0
-            if decrypt is None:
-                if key_version:
-                    raise InvalidMessageError(
-                        f"invalid key_version={key_version}: the message is encrypted "
-                        "but this reader has data_encryption off"
-                    )
-                timestamp_us, payload = self._unpack(data, start)
-            else:
-                if not key_version:
-                    raise InvalidMessageError(
-                        "invalid key_version=0: the message is not encrypted "
-                        "but this reader has data_encryption on"
-                    )
-                timestamp_us, payload = self._unpack(decrypt(key_version, data, start))
-        compressed = len(payload)
-        if self._decompress is not None:
-            payload = self._decompress(payload)
-        uncompressed = len(payload)
-        deserialize = self._deserialize
-        value = payload if deserialize is None else deserialize(payload)
         return value, timestamp_us, uncompressed, compressed
 
     def __repr__(self) -> str:

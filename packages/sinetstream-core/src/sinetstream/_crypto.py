@@ -5,7 +5,8 @@ Encrypted block = ``salt ‖ IV/nonce ‖ ciphertext ‖ tag``:
 * the salt (``key_derivation.salt_bytes`` long) is random once per writer and
   feeds PBKDF2 when a password is used; with a raw key it is still sent;
 * the IV/nonce is random per message: 16 bytes, except OPENPGP whose 18-byte
-  field is the encrypted IV with its 2 check bytes;
+  field is the encrypted IV with its 2 check bytes. IVs are drawn from the
+  OS CSPRNG 256 at a time (see :func:`_fresh_iv`);
 * GCM (16-byte tag) and EAX (8-byte tag) authenticate ``salt ‖ nonce`` as
   associated data. Unlike the reference, the tag is verified on receipt.
 
@@ -23,10 +24,11 @@ import hashlib
 import hmac
 import logging
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any, Protocol
 
@@ -290,6 +292,52 @@ def warn_if_unauthenticated(config: CryptoConfig, who: str) -> None:
         )
 
 
+# --- IVs ---------------------------------------------------------------------------------
+
+# One getrandom() call per 256 IVs instead of one per message: 0.47 -> 0.18 µs per IV
+# (timeit), a sixth of an AES-GCM encode at 1 KiB. The IVs stay OS-random and
+# unpredictable (CBC needs that, GCM needs them unique). Each is handed out once:
+# ``next`` on a list iterator is atomic under the GIL (a lock does it without the
+# GIL), and a forked child drops the pool it inherited, so parent and child never
+# send the same IV.
+_IV_POOL_BYTES = 256 * _BLOCK
+_ivs: Iterator[bytes] = iter(())
+_iv_lock = threading.Lock()
+
+
+def _refill_ivs() -> bytes:
+    global _ivs
+    block = _urandom(_IV_POOL_BYTES)
+    ivs = iter([block[i : i + _BLOCK] for i in range(0, _IV_POOL_BYTES, _BLOCK)])
+    iv = next(ivs)
+    _ivs = ivs
+    return iv
+
+
+def _next_iv() -> bytes:
+    iv = next(_ivs, None)
+    return _refill_ivs() if iv is None else iv
+
+
+def _next_iv_locked() -> bytes:
+    with _iv_lock:
+        return _next_iv()
+
+
+def _forget_ivs() -> None:
+    global _ivs
+    _ivs = iter(())
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_ivs)
+
+#: 16 fresh random bytes for one message's IV or nonce.
+_fresh_iv: Callable[[], bytes] = (
+    _next_iv if getattr(sys, "_is_gil_enabled", lambda: True)() else _next_iv_locked
+)
+
+
 # --- per-key ciphers ------------------------------------------------------------------------
 
 
@@ -321,7 +369,7 @@ class _Gcm:
         self._decrypt = aead.decrypt
 
     def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
-        nonce = _urandom(_BLOCK)
+        nonce = _fresh_iv()
         return b"".join((head, nonce, self._encrypt(nonce, data, salt + nonce)))
 
     def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
@@ -359,7 +407,7 @@ class _Eax:
         return x.to_bytes(_BLOCK, "big")[:_EAX_TAG]
 
     def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
-        nonce = _urandom(_BLOCK)
+        nonce = _fresh_iv()
         n = self._mac(0, nonce)
         ct = Cipher(self._aes, modes.CTR(n)).encryptor().update(data)
         tag = self._tag(n, self._mac(1, salt + nonce), self._mac(2, ct))
@@ -388,7 +436,7 @@ class _Classic:
         self._mode = mode
 
     def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
-        iv = _urandom(_BLOCK)
+        iv = _fresh_iv()
         enc = Cipher(self._aes, self._mode(iv)).encryptor()
         try:
             return b"".join((head, iv, enc.update(data), enc.finalize()))
@@ -420,7 +468,7 @@ class _OpenPgp:
         self._aes = algorithms.AES(key)
 
     def seal(self, head: bytes, salt: bytes, data: bytes) -> bytes:
-        iv = _urandom(_BLOCK)
+        iv = _fresh_iv()
         eiv = Cipher(self._aes, CFB(_ZERO_BLOCK)).encryptor().update(iv + iv[-2:])
         ct = Cipher(self._aes, CFB(eiv[-_BLOCK:])).encryptor().update(data)
         return b"".join((head, eiv, ct))
@@ -555,9 +603,6 @@ class MessageDecryptor:
         self._stamp = time.monotonic()
 
     def _derived(self, key_version: int, salt: bytes) -> _KeyedCipher:
-        last = self._last
-        if last is not None and last[0] == key_version and last[1] == salt:
-            return last[2]
         if key_version != 1:
             raise self._unknown(key_version)
         ident = (key_version, salt)
@@ -600,7 +645,12 @@ class MessageDecryptor:
             if cipher is None:
                 raise self._unknown(key_version)
         else:
-            cipher = self._derived(key_version, buf[start : start + salt_len])
+            salt = buf[start : start + salt_len]
+            last = self._last  # the same writer as the previous message, checked inline
+            if last is not None and last[1] == salt and last[0] == key_version:
+                cipher = last[2]
+            else:
+                cipher = self._derived(key_version, salt)
         data = cipher.open(buf, start, salt_len)
         if self._pkcs7:
             data = _unpad(data)
