@@ -12,6 +12,7 @@ from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion
 from sinetstream_kafka import KafkaAsyncReader, KafkaAsyncWriter, KafkaReader, KafkaWriter
 from sinetstream_kafka._params import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_BOOTSTRAP_TIMEOUT_MS,
     consistency_name,
     reader_config,
@@ -61,6 +62,15 @@ def test_writer_consistency(consistency: str, acks: int, idempotent: bool) -> No
     assert cfg["acks"] == acks
     assert cfg["enable_idempotence"] is idempotent
     assert (cfg.get("retries") == 0) is (consistency == "AT_MOST_ONCE")
+    assert cfg["batch_size"] == DEFAULT_BATCH_SIZE == 256 * 1024
+
+
+def test_batch_size_default_yields_to_type_spec_and_flat_v2() -> None:
+    assert (
+        writer_config(V3, wparams(type_spec={"batch_size": 16384})).producer["batch_size"] == 16384
+    )
+    assert writer_config(V2, wparams(batch_size=1000)).producer["batch_size"] == 1000
+    assert "batch_size" not in reader_config(V3, rparams()).consumer
 
 
 def test_consistency_accepts_enum_like_and_ints() -> None:

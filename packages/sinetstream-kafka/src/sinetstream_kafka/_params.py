@@ -186,6 +186,16 @@ def _common(
     return config
 
 
+#: The producer's ``batch_size`` unless ``type_spec`` sets one (kafka-python: 16 KiB).
+#: A batch only grows while the sender is busy (``linger_ms`` stays 0), so light
+#: traffic is not delayed; under load, 256 KiB batches mean 16 times fewer produce
+#: requests for the broker and for the client's sender thread. kafka-python
+#: allocates a batch's buffer as records arrive, not up front. Measured on Tansu,
+#: 1 KiB records, raw kafka-python fire-and-forget: 1.8x the messages/s of 16 KiB.
+#: Well below the brokers' default 1 MiB message.max.bytes.
+DEFAULT_BATCH_SIZE = 256 * 1024
+
+
 def writer_config(confver: ConfigVersion, params: Mapping[str, Any]) -> WriterConfig:
     """Validate writer params and build the KafkaProducer config."""
     topic = params.get("topic")
@@ -196,6 +206,7 @@ def writer_config(confver: ConfigVersion, params: Mapping[str, Any]) -> WriterCo
     consistency = consistency_name(params.get("consistency"))
     spec = messaging_params(confver, params)
     config = _common(confver, params, _PRODUCER_KEYS)
+    config.setdefault("batch_size", DEFAULT_BATCH_SIZE)
 
     if consistency == "AT_MOST_ONCE":
         # Never retried, hence never duplicated; the leader's ack still reports
