@@ -235,6 +235,9 @@ def test_topics() -> None:
         writer_settings(topic="a/#")
     with pytest.raises(InvalidArgumentError, match="one topic"):
         writer_settings(topic=None)
+    with pytest.raises(InvalidArgumentError, match="65535 bytes"):  # paho would raise ValueError
+        writer_settings(topic="é" * 32768)
+    assert writer_settings(topic="t" * 65535).topic == "t" * 65535
     reader = parse_settings(V3, {"brokers": "h", "topics": ["a/+", "b/#"]}, "reader")
     assert reader.topics == ("a/+", "b/#")
     with pytest.raises(InvalidArgumentError, match="topics"):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from mqtt_support import USERS, Mosquitto, free_port, spi_params
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
@@ -754,3 +754,128 @@ def test_metrics_and_info(mosquitto: Mosquitto, topic: str) -> None:
         writer.reset_metrics()
         assert writer.metrics()["published"] == 0
     writer.close()  # twice is fine
+
+
+class StallingRelay:
+    """A TCP relay to the broker that can stop reading from its clients (``paused``).
+
+    While paused, a client's writes pile up in the kernel until its socket
+    refuses more: what a slow or congested broker link looks like.
+    """
+
+    def __init__(self, broker: str) -> None:
+        host, port = broker.split(":")
+        self.target = (host, int(port))
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.server]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(self.target)
+                self.sockets += [client, upstream]
+                threading.Thread(
+                    target=self._pump, args=(client, upstream, True), daemon=True
+                ).start()
+                threading.Thread(
+                    target=self._pump, args=(upstream, client, False), daemon=True
+                ).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, stallable: bool) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                if stallable:
+                    self.flowing.wait()
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.flowing.set()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def test_writes_the_kernel_refuses_are_sent_later_in_order(
+    mosquitto: Mosquitto, topic: str
+) -> None:
+    # Packets are joined into large send() calls; what the socket does not take
+    # must go out first, in order, once it drains (else the stream is corrupt).
+    relay = StallingRelay(mosquitto.broker())
+    params = spi_params(mosquitto.broker(), type_spec={"qos": 0})
+    count, size = 300, 65536
+    reader = MqttReader(V3, {**params, "topics": [topic], "receive_timeout_ms": 10000.0})
+    writer = MqttAsyncWriter(V3, {**params, "brokers": f"127.0.0.1:{relay.port}", "topic": topic})
+    try:
+        with opened(reader), opened(writer):
+            relay.flowing.clear()
+            promises = [writer.publish(b"%08d" % i + bytes(size - 8)) for i in range(count)]
+            deadline = time.monotonic() + 10
+            sock: Any = writer._client._sock
+            while not sock.unsent and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sock.unsent, "the kernel never refused a write: the test did not stall"
+            relay.flowing.set()
+            for p in promises:
+                p.get(10)
+            got = collect(reader, count)
+    finally:
+        relay.close()
+    assert [int(g[0][:8]) for g in got] == list(range(count))
+    assert all(len(g[0]) == size for g in got)
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_close_sends_every_queued_message_then_disconnects(
+    mosquitto: Mosquitto, topic: str, qos: int
+) -> None:
+    # The DISCONNECT leaves in the same joined write as the messages before it:
+    # closing must send all of it (no message lost, and no will published).
+    will_topic = f"{topic}/will"
+    params = spi_params(mosquitto.broker(), type_spec={"qos": 1})
+    spec = {"qos": qos, "will": {"topic": will_topic, "payload": "gone", "qos": 1}}
+    count = 2000
+    reader_params = {**params, "topics": [topic, will_topic], "receive_timeout_ms": 1500.0}
+    with opened(MqttReader(V3, reader_params)) as reader:
+        writer = MqttAsyncWriter(V3, {**params, "topic": topic, "type_spec": spec})
+        with opened(writer):
+            for i in range(count):
+                writer.publish(b"%d" % i)
+        got = collect(reader, count)
+        assert sorted(int(g[0]) for g in got) == list(range(count))
+        assert {g[1] for g in got} == {topic}
+        assert list(reader) == []  # nothing more: no will (receive_timeout_ms ends the loop)
+
+
+def test_receipts_sharing_a_condition_wake_their_own_waiters() -> None:
+    # The receipts of a client share one Condition: publishing one must wake
+    # its waiter even when another receipt's waiter queued up first.
+    client = BufferedClient(CallbackAPIVersion.VERSION2)
+    first, second = (client.publish_bytes(b"t", b"x", 1, False) for _ in range(2))
+    for receipt in (first, second):  # not connected: kept for later, as the writer does
+        assert receipt.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
+        receipt.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+    waiting: list[threading.Thread] = []
+    for receipt in (second, first):  # second's waiter is first in the Condition's queue
+        th = threading.Thread(target=receipt.wait_for_publish, daemon=True)
+        th.start()
+        waiting.append(th)
+        time.sleep(0.1)
+    first._set_as_published()
+    waiting[1].join(5)
+    assert not waiting[1].is_alive()
+    assert waiting[0].is_alive()  # its own message is not published yet
+    second._set_as_published()
+    waiting[0].join(5)
+    assert not waiting[0].is_alive()
+    assert first.is_published()
+    assert second.is_published()

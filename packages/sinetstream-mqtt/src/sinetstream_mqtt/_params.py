@@ -567,6 +567,8 @@ def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role
             raise InvalidArgumentError(
                 f"MQTT writer topic {topic!r} must not contain the wildcards + or #"
             )
+        if len(topic.encode()) > 65535:
+            raise InvalidArgumentError("MQTT writer topic is longer than 65535 bytes")
     else:
         raw_topics = params.get("topics")
         if raw_topics is None:

@@ -38,6 +38,7 @@ class _WriterBase(MqttConnection):
         s = self._settings
         assert s.topic is not None
         self._topic: str = s.topic
+        self._topic_bytes = s.topic.encode()
         self._qos = s.qos
         self._retain = s.retain
         self._queue_offline = s.offline_publish == "queue"
@@ -110,7 +111,7 @@ class MqttWriter(_WriterBase, PluginMessageWriter):
         if not self._queue_offline and not client.is_connected():
             self._failed += 1
             raise self._disconnected_error()
-        info = client.publish(self._topic, message, self._qos, self._retain)
+        info = client.publish_bytes(self._topic_bytes, message, self._qos, self._retain)
         rc = info.rc
         if rc != _OK:
             if rc == _QUEUE_SIZE:
@@ -199,7 +200,7 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
             self._failed += 1
             promise.do_reject(self._disconnected_error())
             return promise
-        info = client.publish(self._topic, message, self._qos, self._retain)
+        info = client.publish_bytes(self._topic_bytes, message, self._qos, self._retain)
         rc = info.rc
         if rc != _OK:
             if rc == _QUEUE_SIZE:
