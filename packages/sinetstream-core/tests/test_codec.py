@@ -185,9 +185,15 @@ def test_timestamps(ts: int) -> None:
     assert roundtrip(params(), b"t", ts)[1] == ts
 
 
-def test_timestamp_out_of_range() -> None:
-    with pytest.raises(InvalidMessageError, match="64 bits"):
-        Encoder(params()).encode(b"t", 1 << 63)
+@pytest.mark.parametrize("ts", [1 << 63, -(1 << 63) - 1, 1 << 70])
+def test_timestamp_out_of_range(ts: int) -> None:
+    encoder = Encoder(params())
+    with pytest.raises(InvalidMessageError, match="64-bit"):
+        encoder.encode(b"t", ts)
+    # also right after an in-range timestamp (whose high bytes are cached)
+    encoder.encode(b"t", (1 << 63) - 1)
+    with pytest.raises(InvalidMessageError, match="64-bit"):
+        encoder.encode(b"t", ts)
 
 
 # --- parameter validation ------------------------------------------------------------------------

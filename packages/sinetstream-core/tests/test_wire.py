@@ -139,7 +139,7 @@ def test_avro_unpack_at_an_offset() -> None:
 def test_cached_timestamp_paths_match_the_plain_functions(
     messages: list[tuple[int, bytes, int]],
 ) -> None:
-    stamp, unpack = TimestampEncoder(), AvroUnpacker().unpack
+    stamp, unpack = TimestampEncoder().encode, AvroUnpacker().unpack
     base = 1_767_225_600_000_000
     for ts, payload, cut in messages:
         for t in (ts, base + (ts % 10_000)):  # arbitrary, and close together (cache hits)

@@ -46,8 +46,6 @@ __all__ = [
     "with_codec_defaults",
 ]
 
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
 _V3_HEADER_LEN = 6
 
 
@@ -133,7 +131,7 @@ class Encoder:
         self._plain_prefix = header + AVRO_PREFIX
         # header ‖ encrypt(data) in one call, or None when encryption is off
         self._encrypt = None if encryptor is None else encryptor.sealer(header)
-        self._stamp = TimestampEncoder()
+        self._stamp = TimestampEncoder().encode
         # (payload size, its Avro length varint): sizes repeat from message to
         # message; one entry, replaced atomically.
         self._size_cache: tuple[int, bytes] = (-1, b"")
@@ -174,9 +172,7 @@ class Encoder:
         encrypt = self._encrypt
         if self._user_data_only:
             return (payload if encrypt is None else encrypt(payload)), uncompressed, compressed
-        if not _INT64_MIN <= timestamp_us <= _INT64_MAX:
-            raise InvalidMessageError(f"timestamp {timestamp_us} µs does not fit 64 bits")
-        first, rest = self._stamp(timestamp_us)
+        first, rest = self._stamp(timestamp_us)  # raises if it does not fit 64 bits
         size_cache = self._size_cache
         if size_cache[0] == compressed:
             size = size_cache[1]

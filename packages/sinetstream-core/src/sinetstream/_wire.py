@@ -12,7 +12,8 @@ Two layers, both byte-compatible with SINETStream 1.10:
 The schema is fixed, so no Avro library is needed. Every decoding error is an
 :class:`~sinetstream.error.InvalidMessageError`. :class:`TimestampEncoder` and
 :class:`AvroUnpacker` are the same functions with a one-entry cache of the
-timestamp's high bytes, for the per-message hot path (no I/O either).
+timestamp's high bytes, for the per-message hot path (no I/O either); their
+methods are used bound (cheaper to call than an instance's ``__call__``).
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ class TimestampEncoder:
 
     Timestamps of successive messages share all but their lowest 7 bits most
     of the time, so the varint of ``z >> 7`` is cached (one entry, replaced
-    atomically, so concurrent use is safe). Returns the two parts to join.
+    atomically, so concurrent use is safe). :meth:`encode` returns the two
+    parts to join.
     """
 
     __slots__ = ("_cache",)
@@ -177,14 +179,20 @@ class TimestampEncoder:
     def __init__(self) -> None:
         self._cache: tuple[int, bytes] = (-1, b"")
 
-    def __call__(self, timestamp_us: int) -> tuple[bytes, bytes]:
-        """``(first byte(s), rest)`` of the Avro long ``timestamp_us``."""
+    def encode(self, timestamp_us: int) -> tuple[bytes, bytes]:
+        """``(first byte(s), rest)`` of the Avro long ``timestamp_us``.
+
+        Raises :class:`InvalidMessageError` if it does not fit 64 bits.
+        """
         z = (timestamp_us << 1) ^ (timestamp_us >> 63)
         if z < 0x80:
             return _SMALL_VARINTS[z], b""
         hi = z >> 7
         cache = self._cache
         if cache[0] != hi:
+            # A timestamp beyond 64 bits never shares its high part with a cached
+            # (valid) one, so checking here, on a miss, checks every timestamp.
+            check_timestamp(timestamp_us)
             cache = (hi, encode_varint(hi))
             self._cache = cache
         return _CONTINUED[z & 0x7F], cache[1]
