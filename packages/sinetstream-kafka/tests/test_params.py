@@ -268,3 +268,39 @@ def test_exports_and_entry_points() -> None:
     for group, cls in expected.items():
         (ep,) = [ep for ep in entry_points(group=group) if ep.name == "kafka"]
         assert ep.load() is cls
+
+
+class _Counter:
+    """A stand-in for kafka-python's ``connection-count`` metric (no broker here)."""
+
+    def __init__(self) -> None:
+        self.count = 1
+        self.name = type("Name", (), {"name": "connection-count"})()
+
+    def value(self) -> int:
+        return self.count
+
+
+def test_a_flapping_connection_is_still_an_outage() -> None:
+    from sinetstream_kafka._reader import _OUTAGE_REPORT_S, _ConnectionWatch
+
+    metric = _Counter()
+    consumer = type("Consumer", (), {"metrics": lambda _self, raw: {metric.name: metric}})()
+    now = [0.0]
+    watch = _ConnectionWatch(consumer, clock=lambda: now[0])
+    assert watch.outage() == 0.0
+    # Down, then a connection accepted and dropped every 0.3 s (a proxy refusing).
+    worst = 0.0
+    for step in range(20):
+        now[0] += 0.15
+        metric.count = step % 2
+        worst = max(worst, watch.outage())
+    assert worst >= _OUTAGE_REPORT_S
+    # A connection that stays up ends it.
+    metric.count = 1
+    for _ in range(10):
+        now[0] += 0.15
+        assert watch.outage() == 0.0
+    metric.count = 0
+    now[0] += 0.1
+    assert watch.outage() == 0.0  # a new outage starts from zero

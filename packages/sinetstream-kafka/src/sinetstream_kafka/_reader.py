@@ -45,28 +45,43 @@ _ASYNC_POLL_MS = 100
 # The callback reader reports a ConnectionError once no broker connection has
 # existed for this long (kafka-python itself keeps reconnecting silently).
 _OUTAGE_REPORT_S = 2.0
+# How long a connection must stay up to end an outage.
+_RECONNECTED_S = 1.0
 
 
 class _ConnectionWatch:
-    """Tells when a consumer has had no broker connection for a while."""
+    """Tells when a consumer has had no broker connection for a while.
 
-    def __init__(self, consumer: KafkaConsumer) -> None:
+    A connection ends an outage only once it has stayed up for
+    :data:`_RECONNECTED_S`: a broker (or proxy) that accepts connections and
+    drops them at once is an outage that goes on, not a series of short ones.
+    """
+
+    def __init__(
+        self, consumer: KafkaConsumer, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._count: Any = None
         for name, metric in (consumer.metrics(raw=True) or {}).items():
             if name.name == "connection-count":
                 self._count = metric
+        self._clock = clock
         self._down_since: float | None = None
+        self._up_since: float | None = None
         self.reported = False
 
     def outage(self) -> float:
-        """Seconds without any broker connection (0 while connected)."""
+        """Seconds since the connections went down (0 while connected)."""
         if self._count is None:
             return 0.0
-        now = time.monotonic()
+        now = self._clock()
         if self._count.value() > 0:
-            self._down_since = None
-            self.reported = False
+            if self._up_since is None:
+                self._up_since = now
+            if now - self._up_since >= _RECONNECTED_S:
+                self._down_since = None
+                self.reported = False
             return 0.0
+        self._up_since = None
         if self._down_since is None:
             self._down_since = now
         return now - self._down_since
