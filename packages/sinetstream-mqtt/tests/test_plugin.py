@@ -812,7 +812,7 @@ def test_writes_the_kernel_refuses_are_sent_later_in_order(
     # must go out first, in order, once it drains (else the stream is corrupt).
     relay = StallingRelay(mosquitto.broker())
     params = spi_params(mosquitto.broker(), type_spec={"qos": 0})
-    count, size = 300, 65536
+    count, size = 1200, 16384  # packets below 64 KiB: joined, so the held bytes back up
     reader = MqttReader(V3, {**params, "topics": [topic], "receive_timeout_ms": 10000.0})
     writer = MqttAsyncWriter(V3, {**params, "brokers": f"127.0.0.1:{relay.port}", "topic": topic})
     try:

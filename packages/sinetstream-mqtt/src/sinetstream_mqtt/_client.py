@@ -22,10 +22,11 @@ ReasonCode and Properties objects paho builds for each one.
 paho writes every queued packet with its own ``send`` (on each PUBACK the
 network thread sends the next message of its queue: at QoS 1, a system call
 per message). Here the packets one ``_packet_write`` pass takes from the queue
-are joined and sent at once (up to 64 KiB); bytes the kernel did not take are
-sent first on the next pass, and ``want_write`` reports them, so select()
-waits for the socket to drain. Closing the socket sends what is held first
-(paho's DISCONNECT is one of those packets).
+are joined and sent at once (up to 64 KiB; a larger packet is sent as it is);
+bytes the kernel did not take are sent first on the next pass, and
+``want_write`` reports them, so select() waits for the socket to drain.
+Closing the socket sends what is held first (paho's DISCONNECT is one of
+those packets).
 
 paho gives every message a ``threading.Condition`` of its own (in its
 ``MQTTMessageInfo``): building one is a fifth of a QoS 1 writer's CPU at
@@ -147,19 +148,22 @@ class _BufferedSocket:
         self._holding = True
 
     def send(self, data: bytes) -> int:
-        if not self._holding:
-            self.flush()
-            if self.unsent:
-                raise BlockingIOError  # earlier bytes first: paho keeps this packet
-            sent: int = self._sock.send(data)
-            return sent
-        if self._held_len >= _WRITE_BATCH:
+        if self._holding and len(data) < _WRITE_BATCH:
+            if self._held_len >= _WRITE_BATCH:
+                self._send_held()
+                if self.unsent:
+                    raise BlockingIOError  # the kernel is full: paho keeps this packet
+            self._held.append(data)
+            self._held_len += len(data)
+            return len(data)
+        # Not holding, or a packet too large to gain from joining: what is held
+        # goes first, then paho's own send (it keeps what the kernel refuses).
+        if self._held or self.unsent:
             self._send_held()
             if self.unsent:
-                raise BlockingIOError  # the kernel is full: paho keeps this packet
-        self._held.append(data)
-        self._held_len += len(data)
-        return len(data)
+                raise BlockingIOError
+        sent: int = self._sock.send(data)
+        return sent
 
     def flush(self) -> None:
         """Stop holding and send what is held; what the kernel refuses stays ``unsent``.
@@ -172,7 +176,12 @@ class _BufferedSocket:
 
     def _send_held(self) -> None:
         held = self._held
-        data = b"".join((self.unsent, *held)) if held else self.unsent
+        if not held:
+            data = self.unsent
+        elif len(held) == 1 and not self.unsent:
+            data = held[0]  # nothing to join: no copy
+        else:
+            data = b"".join((self.unsent, *held))
         held.clear()
         self._held_len = 0
         try:
