@@ -393,7 +393,8 @@ def write_markdown(
         "- Every implementation runs in its own process; every case is run once per round with "
         "the order of implementations rotated, and the whole sweep is repeated each round, so "
         "machine drift hits all of them alike.",
-        "- Writers are time-boxed (about one second each). Sync writers publish one message at a "
+        "- Writers are time-boxed (about one second each), codec loops to 0.5 s. Sync writers "
+        "publish one message at a "
         "time and wait for it (p50/p99 is the latency of one `publish` call); async writers "
         "publish without waiting and are timed until every message is acknowledged. Readers "
         "drain a backlog from a fresh connection, timed from before connecting to the last "
