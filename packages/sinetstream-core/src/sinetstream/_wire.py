@@ -210,8 +210,9 @@ class AvroUnpacker:
     __slots__ = ("_cache",)
 
     def __init__(self) -> None:
-        # (bytes 2.. of the last multi-byte timestamp varint, its value >> 7): a whole varint
-        self._cache: tuple[bytes, int] | None = None
+        # (bytes 2.. of the last multi-byte timestamp varint, its value >> 7, their
+        # count); None never equals a slice, so the first message takes the loop.
+        self._cache: tuple[bytes | None, int, int] = (None, 0, 0)
 
     def unpack(self, data: bytes, start: int = 0) -> tuple[int, bytes]:
         """Parse the Avro single-object message ``data[start:]``."""
@@ -219,18 +220,15 @@ class AvroUnpacker:
         size = len(data)
         if size <= body_at or data[start:body_at] != AVRO_PREFIX:
             return avro_unpack(data, start)  # the error, with its precise message
-        cache = self._cache
-        if (
-            cache is not None
-            and data[body_at] >= 0x80
-            and data[body_at + 1 : body_at + 1 + len(cache[0])] == cache[0]
-        ):
-            z = (data[body_at] & 0x7F) | (cache[1] << 7)
-            pos = body_at + 1 + len(cache[0])
+        tail, high, n = self._cache
+        first = data[body_at]
+        pos = body_at + 1 + n
+        if first >= 0x80 and data[body_at + 1 : pos] == tail:
+            z = (first & 0x7F) | (high << 7)
         else:
             z, pos = decode_varint(data, body_at)
             if pos - body_at >= 2:
-                self._cache = (data[body_at + 1 : pos], z >> 7)
+                self._cache = (data[body_at + 1 : pos], z >> 7, pos - body_at - 1)
         # The payload length: below 64 bytes one varint byte, below 8 KiB two.
         if pos + 1 < size and data[pos] >= 0x80 and data[pos + 1] < 0x80:
             zlen = (data[pos] & 0x7F) | (data[pos + 1] << 7)
