@@ -9,7 +9,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mqtt_support import USERS, Mosquitto, free_port, spi_params
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from sinetstream.error import (
@@ -879,3 +882,44 @@ def test_receipts_sharing_a_condition_wake_their_own_waiters() -> None:
     assert not waiting[0].is_alive()
     assert first.is_published()
     assert second.is_published()
+
+
+def _received(client: Any, command: int, packet: bytes) -> Any:
+    """What ``client`` makes of one PUBLISH packet: the message's fields, or what failed."""
+    got: list[Any] = []
+    client.on_message = lambda _c, _u, msg: got.append(msg)
+    client._in_packet = {"command": command, "packet": bytearray(packet)}
+    try:
+        rc = client._handle_publish()
+    except Exception as exc:  # compared with paho's
+        return type(exc)
+    got.extend(client._in_messages.values())  # QoS 2: held until PUBREL
+    client._in_messages.clear()
+    if not got:
+        return rc
+    m = got[0]
+    return (m._topic, m.payload, m.qos, m.retain, m.dup, m.mid, m.state, type(m.payload))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    flags=st.integers(0, 15),
+    topic=st.binary(max_size=40),
+    mid=st.integers(0, 0xFFFF),
+    payload=st.binary(max_size=300),
+    cut=st.integers(0, 3),
+)
+def test_received_publish_parsed_as_paho_does(
+    flags: int, topic: bytes, mid: int, payload: bytes, cut: int
+) -> None:
+    # Our PUBLISH reader (one slice per field) against paho's, on well-formed,
+    # truncated and odd packets (QoS 3, empty or non-UTF-8 topics, DUP, retain).
+    qos = (flags >> 1) & 3
+    packet = len(topic).to_bytes(2, "big") + topic
+    if qos:
+        packet += mid.to_bytes(2, "big")
+    packet += payload
+    packet = packet[: max(0, len(packet) - cut)]
+    ours = BufferedClient(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    paho = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    assert _received(ours, 0x30 | flags, packet) == _received(paho, 0x30 | flags, packet)

@@ -39,11 +39,16 @@ and a ``pending()`` count of bytes buffered above the kernel (what paho asks of
 TLS sockets). The rest leans on paho 2.x internals, the same in 2.0 to 2.2
 (the dependency is pinned below 3): ``_create_socket``, ``_handle_on_message``,
 ``_handle_pubackcomp`` (with ``_in_packet``, ``_out_messages`` and
-``_do_on_publish``), ``_packet_write``, the ``MQTTMessage`` and
-``MQTTMessageInfo`` slots, ``_mid_generate``, ``_send_publish`` and the
-queue counters ``publish`` keeps, the ``_sockpairR``/``_sockpairW`` pair made by
-``loop_start`` and the ``_thread`` it starts. The MQTT tests exercise each of
-them against a real Mosquitto.
+``_do_on_publish``), ``_handle_publish`` (with ``_send_puback``,
+``_send_pubrec``, ``_in_messages`` and ``_manual_ack``), ``_packet_write``,
+the ``MQTTMessage`` and ``MQTTMessageInfo`` slots, ``_mid_generate``,
+``_send_publish`` and the queue counters ``publish`` keeps, the
+``_sockpairR``/``_sockpairW`` pair made by ``loop_start`` and the ``_thread``
+it starts. The MQTT tests exercise each of them against a real Mosquitto.
+
+An MQTT 3.1.x PUBLISH is read with one slice per field; paho's decoder copies
+the payload two or three times (a ``struct.unpack`` per field) and its
+``MQTTMessage`` builds a Condition for every received message.
 """
 
 from __future__ import annotations
@@ -293,6 +298,24 @@ class _Receipt(mqtt.MQTTMessageInfo):
             self._condition.notify_all()
 
 
+def _message(
+    mid: int, topic: bytes, payload: bytes, *, qos: int, retain: bool, dup: bool, info: _Receipt
+) -> mqtt.MQTTMessage:
+    """The ``MQTTMessage`` paho builds, with ``info`` instead of a receipt of its own."""
+    message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
+    message.timestamp = time.monotonic()
+    message.state = mqtt.mqtt_ms_invalid
+    message.dup = dup
+    message.mid = mid
+    message._topic = topic
+    message.payload = payload
+    message.qos = qos
+    message.retain = retain
+    message.info = info
+    message.properties = None
+    return message
+
+
 class BufferedClient(mqtt.Client):
     """A paho ``Client`` that reads in chunks and calls ``after_read`` per burst."""
 
@@ -340,18 +363,7 @@ class BufferedClient(mqtt.Client):
         if qos == 0:
             info.rc = self._send_publish(mid, topic, payload, 0, retain, False, info)
             return info
-        # The MQTTMessage paho's publish builds, without the receipt it makes.
-        message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
-        message.timestamp = time.monotonic()
-        message.state = mqtt.mqtt_ms_invalid
-        message.dup = False
-        message.mid = mid
-        message._topic = topic
-        message.payload = payload
-        message.qos = qos
-        message.retain = retain
-        message.info = info
-        message.properties = None
+        message = _message(mid, topic, payload, qos=qos, retain=retain, dup=False, info=info)
         with self._out_message_mutex:
             out = self._out_messages
             if mid in out or 0 < self._max_queued_messages <= len(out):
@@ -394,6 +406,51 @@ class BufferedClient(mqtt.Client):
                 self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
                 if not self.suppress_exceptions:
                     raise
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        # An MQTT 3.1.x PUBLISH read with one slice per field: paho's decoder copies
+        # the payload two or three times (a struct.unpack per field) and builds a
+        # Condition per received message. What follows is paho's own handling.
+        # MQTT 5 (properties) and anything malformed: paho's own, which raises.
+        header = self._in_packet["command"]
+        packet = self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        size = len(packet)
+        topic_end = 2 + ((packet[0] << 8) | packet[1]) if size >= 2 else size + 1
+        pos = topic_end + (2 if qos else 0)
+        if self._protocol == MQTTProtocolVersion.MQTTv5 or qos == 3 or topic_end == 2 or pos > size:
+            rc: MQTTErrorCode = super()._handle_publish()
+            return rc
+        mid = (packet[topic_end] << 8) | packet[topic_end + 1] if qos else 0
+        topic = bytes(packet[2:topic_end])
+        message = _message(
+            mid,
+            topic,
+            bytes(memoryview(packet)[pos:]),  # paho's packet is a bytearray: one copy
+            qos=qos,
+            retain=bool(header & 0x01),
+            dup=bool(header & 0x08),
+            info=_Receipt(mid, self._receipts),
+        )
+        self._easy_log(
+            mqtt.MQTT_LOG_DEBUG,
+            "Received PUBLISH (d%d, q%d, r%d, m%d), %r, ...  (%d bytes)",
+            message.dup, qos, message.retain, mid, topic, size - pos,
+        )  # fmt: skip
+        if qos == 0:
+            self._handle_on_message(message)
+            return _OK
+        if qos == 1:
+            self._handle_on_message(message)
+            if self._manual_ack:
+                return _OK
+            puback: MQTTErrorCode = self._send_puback(mid)
+            return puback
+        pubrec: MQTTErrorCode = self._send_pubrec(mid)
+        message.state = mqtt.mqtt_ms_wait_for_pubrel
+        with self._in_message_mutex:
+            self._in_messages[mid] = message
+        return pubrec
 
     def _handle_pubackcomp(self, cmd: Any) -> MQTTErrorCode:
         # MQTT 3.1.x acknowledgement (a 2-byte packet id): what paho does, without
