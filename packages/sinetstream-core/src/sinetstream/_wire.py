@@ -229,7 +229,8 @@ class AvroUnpacker:
             z, pos = decode_varint(data, body_at)
             if pos - body_at >= 2:
                 self._cache = (data[body_at + 1 : pos], z >> 7, pos - body_at - 1)
-        # The payload length: below 64 bytes one varint byte, below 8 KiB two.
+        # Payloads of 64 B to 8 KiB have a two-byte length: read it here, as
+        # _avro_bytes would, without the call (the common case on the hot path).
         if pos + 1 < size and data[pos] >= 0x80 and data[pos + 1] < 0x80:
             zlen = (data[pos] & 0x7F) | (data[pos + 1] << 7)
             end = pos + 2 + (zlen >> 1)
