@@ -808,28 +808,45 @@ class StallingRelay:
                 s.close()
 
 
+@pytest.mark.parametrize("kind", [MqttAsyncWriter, MqttWriter])
 def test_writes_the_kernel_refuses_are_sent_later_in_order(
-    mosquitto: Mosquitto, topic: str
+    mosquitto: Mosquitto, topic: str, kind: type
 ) -> None:
-    # Packets are joined into large send() calls; what the socket does not take
-    # must go out first, in order, once it drains (else the stream is corrupt).
+    # Packets are joined into large send() calls (the sync writer makes them on
+    # its own thread); what the socket does not take must go out first, in
+    # order, once it drains (else the stream is corrupt), and what the socket
+    # holds stays bounded while the peer does not read.
     relay = StallingRelay(mosquitto.broker())
     params = spi_params(mosquitto.broker(), type_spec={"qos": 0})
     count, size = 1200, 16384  # packets below 64 KiB: joined, so the held bytes back up
     reader = MqttReader(V3, {**params, "topics": [topic], "receive_timeout_ms": 10000.0})
-    writer = MqttAsyncWriter(V3, {**params, "brokers": f"127.0.0.1:{relay.port}", "topic": topic})
+    writer = kind(V3, {**params, "brokers": f"127.0.0.1:{relay.port}", "topic": topic})
     try:
         with opened(reader), opened(writer):
             relay.flowing.clear()
-            promises = [writer.publish(b"%08d" % i + bytes(size - 8)) for i in range(count)]
-            deadline = time.monotonic() + 10
             sock: Any = writer._client._sock
+            most = [0]
+            results: list[Any] = []
+
+            def publish_all() -> None:  # a sync publish waits while the kernel is full
+                for i in range(count):
+                    results.append(writer.publish(b"%08d" % i + bytes(size - 8)))
+                    most[0] = max(most[0], len(sock.unsent))
+
+            publisher = threading.Thread(target=publish_all, daemon=True)
+            publisher.start()
+            deadline = time.monotonic() + 10
             while not sock.unsent and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert sock.unsent, "the kernel never refused a write: the test did not stall"
+            time.sleep(0.3)
             relay.flowing.set()
-            for p in promises:
-                p.get(10)
+            publisher.join(30)
+            assert len(results) == count
+            assert most[0] < 2 * 65536  # what the socket holds stays bounded
+            for r in results:
+                if kind is MqttAsyncWriter:
+                    r.get(10)
             got = collect(reader, count)
     finally:
         relay.close()

@@ -154,10 +154,12 @@ class _BufferedSocket:
 
     def send(self, data: bytes) -> int:
         if self._holding and len(data) < _WRITE_BATCH:
-            if self._held_len >= _WRITE_BATCH:
+            if self._held_len + len(self.unsent) >= _WRITE_BATCH:
                 self._send_held()
                 if self.unsent:
-                    raise BlockingIOError  # the kernel is full: paho keeps this packet
+                    # The kernel is full: paho keeps this packet, and what this
+                    # socket holds stays below _WRITE_BATCH plus one packet.
+                    raise BlockingIOError
             self._held.append(data)
             self._held_len += len(data)
             return len(data)
@@ -384,6 +386,17 @@ class BufferedClient(mqtt.Client):
                 message.state = mqtt.mqtt_ms_publish
             info.rc = rc
             return info
+
+    def write_now(self) -> None:
+        """Write paho's queued packets from the calling thread.
+
+        A QoS 0 publish is done once its bytes are handed to the socket:
+        writing them here spares a sync publish the hop to the network thread
+        and back. Bytes the kernel refuses and failures are left to the network
+        thread (woken by paho for the packet already), as they would be anyway.
+        """
+        if self._sock is not None and self._out_packet:
+            self._packet_write()
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
         self._has_filtered = True

@@ -123,6 +123,8 @@ class MqttWriter(_WriterBase, PluginMessageWriter):
             # QoS 1/2 while disconnected: paho keeps the message and sends it
             # after reconnecting; wait for that like for any other message.
             info.rc = _OK
+        elif self._qos == 0:
+            client.write_now()  # then it is published already: no wait below
         timeout = self._settings.publish_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
