@@ -101,11 +101,18 @@ def test_round_trip_on_every_listener(
     with (
         opened(MqttReader(V3, {**params, "topics": [topic], "client_id": "r-" + topic})) as reader,
         opened(MqttWriter(V3, {**params, "topic": topic})) as writer,
+        opened(MqttWriter(V3, {**with_spec(params, qos=0), "topic": topic})) as writer0,
     ):
         for i in range(5):
             info = writer.publish(PluginMessage(b"msg-%d" % i, 123))
             assert info.is_published()
-        got = collect(reader, 5)
+            assert writer0.publish(PluginMessage(b"qos0-%d" % i, 123)).is_published()
+        got = collect(reader, 10)
+        # A sync QoS 0 publish writes from the caller's thread on plain TCP only:
+        # TLS and websocket connections are written by paho's thread, which reads them.
+        assert writer0._client._sock.full_duplex is (listener in ("plain", "auth"))
+    assert [g[0] for g in got if g[0].startswith(b"qos0")] == [b"qos0-%d" % i for i in range(5)]
+    got = [g for g in got if g[0].startswith(b"msg")]
     assert [g[0] for g in got] == [b"msg-%d" % i for i in range(5)]
     assert all(g[1] == topic for g in got)
     assert got[0][2].qos == 1  # raw is paho's MQTTMessage

@@ -54,6 +54,7 @@ the payload two or three times (a ``struct.unpack`` per field) and its
 from __future__ import annotations
 
 import select
+import socket
 import ssl
 import threading
 import time
@@ -106,6 +107,7 @@ class _BufferedSocket:
         "_inner_pending",
         "_pos",
         "_sock",
+        "full_duplex",
         "unsent",
     )
 
@@ -119,6 +121,10 @@ class _BufferedSocket:
         self._holding = False
         #: Bytes written by paho that the kernel has not taken yet.
         self.unsent = b""
+        #: A plain TCP socket: one thread may write while another reads. Not so
+        #: for TLS (one OpenSSL object) nor paho's websocket wrapper (its reads
+        #: send control frames).
+        self.full_duplex = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)
 
     def recv(self, size: int) -> bytes:
         buf = self._buf
@@ -394,8 +400,11 @@ class BufferedClient(mqtt.Client):
         writing them here spares a sync publish the hop to the network thread
         and back. Bytes the kernel refuses and failures are left to the network
         thread (woken by paho for the packet already), as they would be anyway.
+        Only on a plain TCP connection: a TLS or websocket connection is written
+        by the network thread alone, which also reads it.
         """
-        if self._sock is not None and self._out_packet:
+        sock: Any = self._sock
+        if isinstance(sock, _BufferedSocket) and sock.full_duplex and self._out_packet:
             self._packet_write()
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
