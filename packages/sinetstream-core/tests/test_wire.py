@@ -134,7 +134,7 @@ def test_avro_unpack_at_an_offset() -> None:
         avro_unpack(b"123456" + AVRO_HELLO[:10], 6)
 
 
-# payloads up to 200 bytes: one- and two-byte Avro lengths (the unpacker reads both inline)
+# payloads up to 200 bytes: one- and two-byte Avro lengths
 @given(st.lists(st.tuples(INT64, st.binary(max_size=200), st.integers(0, 3)), max_size=30))
 def test_cached_timestamp_paths_match_the_plain_functions(
     messages: list[tuple[int, bytes, int]],

@@ -217,8 +217,7 @@ class AvroUnpacker:
     def unpack(self, data: bytes, start: int = 0) -> tuple[int, bytes]:
         """Parse the Avro single-object message ``data[start:]``."""
         body_at = start + 10
-        size = len(data)
-        if size <= body_at or data[start:body_at] != AVRO_PREFIX:
+        if len(data) <= body_at or data[start:body_at] != AVRO_PREFIX:
             return avro_unpack(data, start)  # the error, with its precise message
         tail, high, n = self._cache
         first = data[body_at]
@@ -229,13 +228,6 @@ class AvroUnpacker:
             z, pos = decode_varint(data, body_at)
             if pos - body_at >= 2:
                 self._cache = (data[body_at + 1 : pos], z >> 7, pos - body_at - 1)
-        # Payloads of 64 B to 8 KiB have a two-byte length: read it here, as
-        # _avro_bytes would, without the call (the common case on the hot path).
-        if pos + 1 < size and data[pos] >= 0x80 and data[pos + 1] < 0x80:
-            zlen = (data[pos] & 0x7F) | (data[pos + 1] << 7)
-            end = pos + 2 + (zlen >> 1)
-            if not zlen & 1 and end <= size:
-                return (z >> 1) ^ -(z & 1), data[pos + 2 : end]
         return (z >> 1) ^ -(z & 1), _avro_bytes(data, pos)
 
 
