@@ -20,6 +20,7 @@ from sinetstream.error import (
     AuthorizationError,
     ConnectionError,  # noqa: A004 - sinetstream's own
     InvalidArgumentError,
+    InvalidMessageError,
     SinetError,
 )
 from sinetstream.spi import ConfigVersion, PluginMessage
@@ -947,3 +948,15 @@ def test_received_publish_parsed_as_paho_does(
     ours = BufferedClient(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     paho = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     assert _received(ours, 0x30 | flags, packet) == _received(paho, 0x30 | flags, packet)
+
+
+@pytest.mark.parametrize("kind", [MqttWriter, MqttAsyncWriter])
+def test_a_payload_larger_than_mqtt_allows_is_an_invalid_message(
+    mosquitto: Mosquitto, topic: str, kind: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 256 MiB in a test is too much: lower the limit the check uses.
+    monkeypatch.setattr("sinetstream_mqtt._client._MAX_PAYLOAD", 10)
+    with opened(kind(V3, {**spi_params(mosquitto.broker()), "topic": topic})) as writer:
+        with pytest.raises(InvalidMessageError, match="at most 10 bytes"):
+            writer.publish(b"x" * 11)
+        writer.publish(b"x" * 10)  # the writer goes on

@@ -66,6 +66,7 @@ from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from sinetstream.error import InvalidMessageError
 
 __all__ = ["BufferedClient"]
 
@@ -361,11 +362,14 @@ class BufferedClient(mqtt.Client):
 
         The same queueing, in-flight window and return codes as paho's (QoS 1/2
         messages are kept while disconnected and sent after reconnecting); the
-        receipt shares the client's Condition. Raises ``ValueError`` for a
-        payload larger than MQTT allows.
+        receipt shares the client's Condition. Raises ``InvalidMessageError``
+        for a payload larger than MQTT allows (paho raised ``ValueError``).
         """
         if len(payload) > _MAX_PAYLOAD:
-            raise ValueError("Payload too large.")
+            raise InvalidMessageError(
+                f"MQTT message of {len(payload)} bytes: the protocol carries at most "
+                f"{_MAX_PAYLOAD} bytes (256 MiB) per message"
+            )
         mid = self._mid_generate()
         info = _Receipt(mid, self._receipts)
         if qos == 0:
