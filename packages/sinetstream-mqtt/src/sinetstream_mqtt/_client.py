@@ -34,6 +34,10 @@ paho gives every message a ``threading.Condition`` of its own (in its
 :class:`BufferedClient` publishes through :meth:`BufferedClient.publish_bytes`,
 whose receipts share the client's one Condition.
 
+An MQTT 3.1.x PUBLISH is read with one slice per field; paho's decoder copies
+the payload two or three times (a ``struct.unpack`` per field) and its
+``MQTTMessage`` builds a Condition for every received message.
+
 The buffered socket keeps paho's socket contract: ``recv``/``send``/``fileno``
 and a ``pending()`` count of bytes buffered above the kernel (what paho asks of
 TLS sockets). The rest leans on paho 2.x internals, the same in 2.0 to 2.2
@@ -45,10 +49,6 @@ the ``MQTTMessage`` and ``MQTTMessageInfo`` slots, ``_mid_generate``,
 ``_send_publish`` and the queue counters ``publish`` keeps, the
 ``_sockpairR``/``_sockpairW`` pair made by ``loop_start`` and the ``_thread``
 it starts. The MQTT tests exercise each of them against a real Mosquitto.
-
-An MQTT 3.1.x PUBLISH is read with one slice per field; paho's decoder copies
-the payload two or three times (a ``struct.unpack`` per field) and its
-``MQTTMessage`` builds a Condition for every received message.
 """
 
 from __future__ import annotations
