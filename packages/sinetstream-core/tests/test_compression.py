@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,38 @@ def test_gzip_levels_match_zlib(level: int) -> None:
     obj = zlib.compressobj(level)
     assert c.compress(DATA) == obj.compress(DATA) + obj.flush()
     assert c.decompress(c.compress(DATA)) == DATA
+
+
+# Input sizes at the edges of the window sizes the compressor picks (2**n - 262),
+# and beyond the largest window.
+EDGE_SIZES = [0, 1, 249, 250, 251, 762, 763, 16121, 16122, 32505, 32506, 32507, 36000, 70000]
+
+
+@pytest.mark.parametrize("level", range(-1, 10))
+def test_gzip_bytes_are_the_references_at_every_size(level: int) -> None:
+    text = b"".join(b"%d,%d;" % (i, i * i % 977) for i in range(20000))
+    c = resolve_compression({"algorithm": "gzip", "level": level}, writer=True)
+    for size in EDGE_SIZES:
+        for data in (text[:size], bytes(size), zlib.compress(text)[:size]):
+            obj = zlib.compressobj(level)
+            assert c.compress(data) == obj.compress(data) + obj.flush(), size
+            assert c.decompress(c.compress(data)) == data
+
+
+def test_gzip_small_message_does_not_take_zlibs_whole_default_state() -> None:
+    """zlib's default deflate state (~300 KiB) is allocated per message; a 1 KiB
+    message needs far less, which spares a small process page faults on every
+    message (glibc returns a freed top of heap to the kernel)."""
+    c = resolve_compression({"algorithm": "gzip"}, writer=True)
+    data = DATA[:1024]
+    c.compress(data)
+    tracemalloc.start()
+    try:
+        c.compress(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000
 
 
 @pytest.mark.parametrize("level", [-2, 10, 100])
