@@ -251,6 +251,8 @@ def test_topics() -> None:
         ("keepalive", "60"),
         ("connection_timeout", -1),
         ("receive_buffer_size", 0),
+        ("receive_buffer_bytes", 0),
+        ("receive_buffer_bytes", 1.5),
         ("offline_publish", "drop"),
         ("publish_timeout", 0),
         ("max_queued_messages", {"size": 3}),

@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mqtt_support import USERS, Mosquitto, free_port, spi_params
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
@@ -180,6 +182,23 @@ def test_open_returns_after_suback(mosquitto: Mosquitto, topic: str) -> None:
         ):
             writer.publish(b"first")
             assert collect(reader, 1)[0][0] == b"first"
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [("Not authorized", AuthorizationError), ("Unspecified error", SinetError)]
+)
+def test_subscription_refused_after_open_is_raised_by_the_iterator(
+    mosquitto: Mosquitto, topic: str, code: str, error: type[SinetError]
+) -> None:
+    # A SUBACK can come after open() returned: open() returns early when a resumed
+    # session's backlog fills the buffer, and a reconnect subscribes again. Mosquitto
+    # never refuses a subscription (its ACLs act at delivery), so the refusal is
+    # handed to the client's callback the way paho does.
+    with opened(MqttReader(V3, {**spi_params(mosquitto.broker()), "topics": [topic]})) as reader:
+        refusal = ReasonCode(PacketTypes.SUBACK, code)
+        reader._on_subscribe(reader._client, None, reader._sub_mid, [refusal], None)
+        with pytest.raises(error, match=f"subscribing to {topic}"):
+            next(iter(reader))
 
 
 def test_receive_timeout_and_resume(mosquitto: Mosquitto, topic: str) -> None:
@@ -495,6 +514,37 @@ def test_bounded_buffer_slows_the_network_loop(mosquitto: Mosquitto, topic: str)
     assert reader.metrics()["buffer_full_waits"] >= 1
 
 
+def test_buffer_is_bounded_in_payload_bytes_too(mosquitto: Mosquitto, topic: str) -> None:
+    params = spi_params(mosquitto.broker(), type_spec={"receive_buffer_bytes": 4096})
+    count = 200
+    with opened(MqttReader(V3, {**params, "topics": [topic], "client_id": "bytes"})) as reader:
+        with opened(MqttAsyncWriter(V3, {**params, "topic": topic})) as writer:
+            for p in [writer.publish(b"%04d" % i + b"x" * 996) for i in range(count)]:
+                p.get(10)
+        time.sleep(0.3)
+        # Unread: the buffer stopped at the first message that reached 4096 bytes.
+        assert reader.metrics()["buffered"] == 5
+        assert reader.metrics()["buffered_bytes"] == 5000
+        seen = []
+        for payload, _, _ in reader:
+            seen.append(int(payload[:4]))
+            assert reader.metrics()["buffered_bytes"] < 4096 + 1000
+            if len(seen) == count:
+                break
+    assert seen == list(range(count))
+
+
+def test_a_message_larger_than_the_byte_bound_still_passes(
+    mosquitto: Mosquitto, topic: str
+) -> None:
+    params = spi_params(mosquitto.broker(), type_spec={"receive_buffer_bytes": 100})
+    with opened(MqttReader(V3, {**params, "topics": [topic], "client_id": "big"})) as reader:
+        with opened(MqttWriter(V3, {**params, "topic": topic})) as writer:
+            for i in range(3):
+                writer.publish(bytes([i]) * 1000)
+        assert [g[0] for g in collect(reader, 3)] == [bytes([i]) * 1000 for i in range(3)]
+
+
 @pytest.mark.parametrize("listener", ["plain", "tls", "ws"])
 def test_burst_read_in_pieces_loses_nothing(
     mosquitto: Mosquitto, topic: str, listener: str
@@ -624,6 +674,8 @@ def test_open_with_a_session_backlog_larger_than_the_buffer(
         for i in range(60):
             writer.publish(b"%d" % i)
     with opened(MqttReader(V3, {**params, "topics": [topic]})) as reader:
+        # open() returned once the backlog filled the buffer, which stays bounded
+        assert reader.metrics()["buffered"] <= 5
         assert [g[0] for g in collect(reader, 60)] == [b"%d" % i for i in range(60)]
         assert reader.metrics()["buffered"] <= 5
     end_session(params, protocol, topic)

@@ -362,9 +362,17 @@ class MqttConnection:
         denied = [t for t, r in zip(self._settings.topics, reasons, strict=False) if r.is_failure]
         if denied:
             first = next(r for r in reasons if r.is_failure)
-            self._fail_open(reason_error(f"subscribing to {', '.join(denied)}", first))
+            error = reason_error(f"subscribing to {', '.join(denied)}", first)
+            if self._ready.is_set():  # a reconnect, or open() returned on a full buffer
+                self._subscription_refused(error)
+            else:
+                self._fail_open(error)
             return
         self._ready.set()
+
+    def _subscription_refused(self, error: SinetError) -> None:
+        """Role hook: a SUBACK refused a topic after open() returned."""
+        self._report_failure(error)
 
     def _on_disconnect(
         self,

@@ -27,6 +27,9 @@ log = logging.getLogger("sinetstream_mqtt")
 
 Role = Literal["reader", "writer"]
 
+#: Default ``receive_buffer_bytes``: payload bytes a sync reader buffers.
+DEFAULT_RECEIVE_BUFFER_BYTES = 32 * 1024 * 1024
+
 #: v1/v2 (paho 1.x setter) names -> the v3 names used under ``type_spec``.
 SETTER_ALIASES = {
     "max_inflight_messages_set": "max_inflight_messages",
@@ -94,6 +97,7 @@ _KNOWN = frozenset(
         "reconnect_delay",
         "persistent_session",
         "receive_buffer_size",
+        "receive_buffer_bytes",
         "offline_publish",
         "publish_timeout",
         "close_timeout",
@@ -146,6 +150,7 @@ class MqttSettings:
     reconnect_delay: tuple[float, float] | None = None
     connect_properties: dict[str, Any] = field(default_factory=dict, repr=False)
     receive_buffer_size: int = 10000
+    receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER_BYTES
     offline_publish: Literal["error", "queue"] = "error"
     publish_timeout: float | None = None
     close_timeout: float = 10.0
@@ -607,6 +612,11 @@ def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role
         connect_properties=connect_properties,
         receive_buffer_size=_int(
             "receive_buffer_size", mp.get("receive_buffer_size", 10000), minimum=1
+        ),
+        receive_buffer_bytes=_int(
+            "receive_buffer_bytes",
+            mp.get("receive_buffer_bytes", DEFAULT_RECEIVE_BUFFER_BYTES),
+            minimum=1,
         ),
         offline_publish=offline,
         publish_timeout=publish_timeout,

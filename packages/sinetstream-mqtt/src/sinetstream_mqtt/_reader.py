@@ -23,7 +23,7 @@ from sinetstream.error import (
 from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
 
 from ._client import BufferedClient
-from ._connection import MqttConnection
+from ._connection import MqttConnection, log
 
 __all__ = ["MqttAsyncReader", "MqttReader"]
 
@@ -56,7 +56,8 @@ class MqttReader(MqttConnection, PluginMessageReader):
     """Synchronous MQTT reader (entry point ``sinetstream.reader: mqtt``).
 
     Messages go from paho's network thread into a buffer of at most
-    ``receive_buffer_size`` messages. When it is full the network thread waits,
+    ``receive_buffer_size`` messages and about ``receive_buffer_bytes`` payload
+    bytes (one message more than that at most). When it is full the network thread waits,
     so the broker's flow control (TCP, QoS 1/2 in-flight window) slows the
     sender instead of this process growing or dropping messages.
 
@@ -80,6 +81,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         else:
             self._timeout = max(float(timeout_ms), 0.0) / 1000.0
         self._limit = self._settings.receive_buffer_size
+        self._byte_limit = self._settings.receive_buffer_bytes
         self._reset_buffer()
         self._not_full = threading.Event()
         self._manual_ack = self._settings.qos > 0
@@ -92,9 +94,12 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._batch: list[Item] = []  # filled by the network thread, not yet queued
         self._chunk: list[Item] = []  # the batch the iterator is handing out
         self._pos = 0  # next index in _chunk
-        # Buffered = _queued - _taken; each counter has a single writing thread.
+        # Buffered = _queued - _taken messages, _bytes_in - _bytes_out payload bytes;
+        # each counter has a single writing thread.
         self._queued = 0
         self._taken = 0
+        self._bytes_in = 0
+        self._bytes_out = 0
 
     def reset_metrics(self) -> None:
         super().reset_metrics()
@@ -108,6 +113,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
             "duplicates": self._duplicates,
             "buffer_full_waits": self._buffer_full,
             "buffered": self._queued - self._taken + len(self._batch),
+            "buffered_bytes": self._bytes_in - self._bytes_out,
         }
 
     def _install_callbacks(self, client: BufferedClient) -> None:
@@ -121,11 +127,19 @@ class MqttReader(MqttConnection, PluginMessageReader):
             self._duplicates += 1
         batch = self._batch
         # bytes() of a bytes object is that object: no copy.
-        batch.append((bytes(msg.payload), msg.topic, msg, self._generation))
-        # Until open() has its SUBACK the buffer may overrun: a resumed session's
-        # backlog arrives first, and blocking here would hold back the SUBACK.
-        if self._opened and self._queued + len(batch) - self._taken >= self._limit:
+        payload = bytes(msg.payload)
+        batch.append((payload, msg.topic, msg, self._generation))
+        self._bytes_in += len(payload)
+        if (
+            self._queued + len(batch) - self._taken >= self._limit
+            or self._bytes_in - self._bytes_out >= self._byte_limit
+        ):
             self._flush()
+            # A resumed session's backlog arrives before the SUBACK that open()
+            # waits for: once it fills the buffer, open() returns (a subscription
+            # the SUBACK then refuses is raised by the iterator), and this thread
+            # stops reading like at any other time the buffer is full.
+            self._ready.set()
             self._wait_not_full()
 
     def _flush(self) -> None:
@@ -144,7 +158,10 @@ class MqttReader(MqttConnection, PluginMessageReader):
         not_full = self._not_full
         while not self._closing:
             not_full.clear()
-            if self._queued - self._taken < self._limit:
+            if (
+                self._queued - self._taken < self._limit
+                and self._bytes_in - self._bytes_out < self._byte_limit
+            ):
                 return
             not_full.wait(_FULL_POLL)
 
@@ -152,6 +169,12 @@ class MqttReader(MqttConnection, PluginMessageReader):
         super()._report_failure(error)
         if not isinstance(error, (AuthenticationError, AuthorizationError)):
             return  # transient: paho keeps reconnecting, the iterator keeps waiting
+        self._queue.put(_Failure(error))
+
+    def _subscription_refused(self, error: SinetError) -> None:
+        # Not transient: nothing will arrive on that topic until a reconnect
+        # subscribes again, so the iterator raises it (after what is buffered).
+        log.warning("%s", error)
         self._queue.put(_Failure(error))
 
     def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
@@ -182,6 +205,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
             payload, topic, msg, generation = chunk[pos]
             self._pos = pos + 1
             self._taken += 1
+            self._bytes_out += len(payload)
             if not not_full.is_set():
                 not_full.set()
             if manual_ack and msg.qos:
