@@ -9,6 +9,8 @@
   reaches through its ``proxy_url`` setting, so *every* broker connection passes
   through it whatever address the broker advertises. ``cut()`` drops every
   connection and refuses new ones until ``restore()``.
+* ``sasl_kafka`` / ``sasl_ssl_kafka``: Tansu behind a ``SaslRelay`` (``_sasl.py``),
+  a relay implementing the broker side of SASL PLAIN and SCRAM (Tansu has none).
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sinetstream.testing.tls import Certificates, make_certificates
+
+if TYPE_CHECKING:
+    from ._sasl import SaslEndpoint
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -339,9 +344,19 @@ class Relay:
             return
         self._streams.update((writer, upstream))
         try:
-            await asyncio.gather(self._pump(reader, upstream), self._pump(up_reader, writer))
+            await self._serve(reader, writer, up_reader, upstream)
         finally:
             self._streams.difference_update((writer, upstream))
+
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader,
+        upstream: asyncio.StreamWriter,
+    ) -> None:
+        """Carry one connection once its upstream is open (a subclass may talk first)."""
+        await asyncio.gather(self._pump(reader, upstream), self._pump(up_reader, writer))
 
     @staticmethod
     async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -439,3 +454,39 @@ def tls_kafka(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterato
     yield f"127.0.0.1:{relay.port}"
     relay.close()
     broker.stop()
+
+
+# --------------------------------------------------------------------------- SASL
+#: Users of the SASL fixtures (the relay keeps SCRAM keys, and these for PLAIN).
+SASL_USERS = {"alice": "wonder-länd-secret"}
+
+
+def _sasl_endpoint(tmp: Path, ssl_context: ssl.SSLContext | None) -> Iterator[SaslEndpoint]:
+    # _sasl imports Relay from this module: import it once this module is complete.
+    from ._sasl import SaslEndpoint, SaslRelay
+
+    relay_port = free_port()
+    broker = start_tansu(tmp, advertised_port=relay_port)
+    relay = SaslRelay(
+        ("127.0.0.1", broker.port), SASL_USERS, ssl_context=ssl_context, port=relay_port
+    )
+    yield SaslEndpoint(relay.bootstrap, relay)
+    relay.close()
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslEndpoint]:
+    """SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512; users :data:`SASL_USERS`) in front of Tansu.
+
+    Tansu advertises the relay's port, so every connection of the client authenticates.
+    """
+    yield from _sasl_endpoint(tmp_path_factory.mktemp("tansu-sasl"), None)
+
+
+@pytest.fixture(scope="session")
+def sasl_ssl_kafka(
+    tmp_path_factory: pytest.TempPathFactory, certs: Certs
+) -> Iterator[SaslEndpoint]:
+    """``sasl_kafka`` behind TLS (server certificate from ``certs``): SASL_SSL."""
+    yield from _sasl_endpoint(tmp_path_factory.mktemp("tansu-sasl-ssl"), certs.server_context())

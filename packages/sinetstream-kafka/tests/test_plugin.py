@@ -124,12 +124,21 @@ def test_client_id_reaches_kafka(tansu: str, topic: str) -> None:
         w.close()
 
 
-def test_unreachable_broker_fails_fast() -> None:
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("api_version", [None, (2, 6)])
+def test_unreachable_broker_fails_fast(api_version: tuple[int, int] | None) -> None:
+    # Given api_version, kafka-python skips its connection check: open() must still
+    # fail within bootstrap_timeout_ms (a reader without a group waited forever).
     from .conftest import free_port
 
     port = free_port()
     for cls in (KafkaWriter, KafkaReader, KafkaAsyncWriter, KafkaAsyncReader):
-        kw: dict[str, Any] = {"type_spec": {"bootstrap_timeout_ms": 800}}
+        spec: dict[str, Any] = {"bootstrap_timeout_ms": 800}
+        if api_version is not None:
+            spec["api_version"] = api_version
+        if cls in (KafkaReader, KafkaAsyncReader):
+            spec["group_id"] = None
+        kw: dict[str, Any] = {"type_spec": spec}
         plugin = (writer if "Writer" in cls.__name__ else reader)(
             cls, f"127.0.0.1:{port}", "t", **kw
         )

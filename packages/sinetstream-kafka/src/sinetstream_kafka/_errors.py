@@ -43,8 +43,13 @@ def to_sinet_error(exc: BaseException, doing: str) -> SinetError:
     if isinstance(exc, SinetError):
         return exc
     name = type(exc).__name__
-    if isinstance(exc, _AUTHENTICATION):
+    if isinstance(exc, kerr.UnsupportedSaslMechanismError):
         err: SinetError = AuthenticationError(
+            f"kafka does not enable the SASL mechanism asked for while {doing} ({exc}); "
+            "set sasl_mechanism to one the broker's listener enables"
+        )
+    elif isinstance(exc, _AUTHENTICATION):
+        err = AuthenticationError(
             f"kafka refused the credentials while {doing} ({name}); check sasl_mechanism, "
             "sasl_plain_username and sasl_plain_password"
         )
@@ -71,13 +76,19 @@ T = TypeVar("T")
 
 
 class _ClientCapture:
-    """A ``kafka_client`` factory that keeps the client, to close it on failure."""
+    """A ``kafka_client`` factory that connects the client and keeps it, to close it on failure.
+
+    kafka-python connects (bootstraps) at construction only when ``api_version``
+    is not given; this connects in every case, within ``bootstrap_timeout_ms``,
+    before the producer or consumer starts its I/O thread.
+    """
 
     def __init__(self) -> None:
         self.client: Any = None
 
     def __call__(self, **configs: Any) -> Any:
         self.client = KafkaNetClient(**configs)
+        self.client.check_version(timeout_ms=configs["bootstrap_timeout_ms"])
         return self.client
 
 
@@ -103,11 +114,12 @@ _MANAGER_LOG = logging.getLogger("kafka.net.manager")
 
 
 def open_client(factory: Callable[..., T], config: dict[str, Any], *args: Any) -> T:
-    """Create a KafkaProducer/KafkaConsumer; on failure raise the right SinetError.
+    """Create a KafkaProducer/KafkaConsumer connected to the cluster, or raise the right SinetError.
 
     Refused credentials give AuthenticationError, anything else that keeps the
-    broker unreachable ConnectionError, both within ``bootstrap_timeout_ms``.
-    The half-built client is closed so no I/O thread is left behind.
+    broker unreachable ConnectionError, both within ``bootstrap_timeout_ms``,
+    also when ``api_version`` is given (see :class:`_ClientCapture`). The
+    half-built client is closed so no I/O thread is left behind.
     """
     capture = _ClientCapture()
     tap = _FailureTap()
@@ -119,20 +131,24 @@ def open_client(factory: Callable[..., T], config: dict[str, Any], *args: Any) -
         if client is not None:
             with contextlib.suppress(Exception):  # best effort: a half-built client
                 client.close()
-        servers = config.get("bootstrap_servers")
-        auth = [e for e in tap.errors if isinstance(e, (*_AUTHENTICATION, kerr.AuthorizationError))]
-        if auth:
-            raise to_sinet_error(auth[-1], f"connecting to {servers}") from exc
-        if isinstance(exc, kerr.KafkaTimeoutError):
-            tls = config.get("security_protocol", "PLAINTEXT")
-            causes = [e for e in tap.errors if not isinstance(e, kerr.KafkaTimeoutError)]
-            cause = f"; last error: {causes[-1]}" if causes else ""
-            raise ConnectionError(
-                f"kafka: no broker of {servers} answered within "
-                f"{config.get('bootstrap_timeout_ms')} ms (security_protocol {tls}){cause}; "
-                "check 'brokers', that the broker runs, and the tls/SASL settings "
-                "(type_spec.bootstrap_timeout_ms sets this limit)"
-            ) from exc
-        raise to_sinet_error(exc, f"connecting to {servers}") from exc
+        raise _open_error(exc, tap.errors, config) from exc
     finally:
         _MANAGER_LOG.removeFilter(tap)
+
+
+def _open_error(exc: Exception, logged: list[BaseException], config: dict[str, Any]) -> SinetError:
+    servers = config.get("bootstrap_servers")
+    auth = [e for e in logged if isinstance(e, (*_AUTHENTICATION, kerr.AuthorizationError))]
+    if auth:
+        return to_sinet_error(auth[-1], f"connecting to {servers}")
+    if isinstance(exc, kerr.KafkaTimeoutError):
+        tls = config.get("security_protocol", "PLAINTEXT")
+        causes = [e for e in logged if not isinstance(e, kerr.KafkaTimeoutError)]
+        cause = f"; last error: {causes[-1]}" if causes else ""
+        return ConnectionError(
+            f"kafka: no broker of {servers} answered within "
+            f"{config.get('bootstrap_timeout_ms')} ms (security_protocol {tls}){cause}; "
+            "check 'brokers', that the broker runs, and the tls/SASL settings "
+            "(type_spec.bootstrap_timeout_ms sets this limit)"
+        )
+    return to_sinet_error(exc, f"connecting to {servers}")
