@@ -73,6 +73,26 @@ def integration(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def docker(session: nox.Session) -> None:
+    """The tests marked ``docker`` against docker-compose.yml's brokers (needs a Docker engine).
+
+    pytest-docker writes the Kafka TLS files, runs ``docker compose up --wait`` and
+    ``down -v`` around the run. Not in the default set: these machines have no Docker.
+    """
+    if shutil.which("docker") is None:
+        session.error("docker is not installed: this session needs a Docker engine")
+    _editable(session, *TEST_DEPS, "pytest-docker>=3.1")
+    session.run(
+        "pytest",
+        "-m",
+        "docker",
+        *[str(ROOT / "packages" / p / "tests") for p in PACKAGES],
+        *session.posargs,
+        env={"SINETSTREAM_DOCKER": "1"},
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the whole tree."""
     session.install("ruff>=0.6")

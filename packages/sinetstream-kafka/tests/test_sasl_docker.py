@@ -1,27 +1,37 @@
-"""SASL against the docker-compose Kafka (apache/kafka, repository docker-compose.yml).
+"""SASL against a real Apache Kafka: the docker-compose one (repository docker-compose.yml).
 
-No Kafka-protocol broker installable without Docker offers SASL, so these tests
-run only where a Docker engine is available and ``SINETSTREAM_DOCKER=1`` is set
-(run ``docker compose up -d kafka`` first, or let pytest-docker do it). The
-listener ``localhost:9093`` is SASL_PLAINTEXT with PLAIN users ``admin`` /
-``alice`` and SCRAM-SHA-256/512 (the SCRAM credentials are created here through
-the admin API). Elsewhere they are skipped; the parameter mapping is covered
-without a broker in test_params.py, and a refused SASL handshake in
+These run only where a Docker engine is available: ``nox -s docker`` sets
+``SINETSTREAM_DOCKER=1`` and installs pytest-docker, which writes the TLS files
+(``docker/kafka_secrets.py``), brings the compose Kafka up (``up --wait``) and
+takes it down with its volumes afterwards. Elsewhere they are skipped; SASL is
+then covered by test_sasl.py (kafka-python's SASL exchanges against a test
+relay that implements the broker side of PLAIN and SCRAM in front of Tansu),
+the parameter mapping in test_params.py and a refused handshake in
 test_plugin.py.
+
+Listeners: ``localhost:9093`` SASL_PLAINTEXT and ``localhost:9094`` SASL_SSL
+(certificate for localhost from the test CA), each with PLAIN users ``admin`` /
+``alice`` and SCRAM-SHA-256/512 (alice's SCRAM credentials are created here
+through the admin API).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
-import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sinetstream.error import AuthenticationError
+from sinetstream.error import (
+    AuthenticationError,
+    ConnectionError,  # noqa: A004
+)
 from sinetstream.spi import ConfigVersion, PluginMessage
+from sinetstream.testing.tls import make_certificates
 from sinetstream_kafka import KafkaReader, KafkaWriter
 
 from .conftest import kafka_answers
@@ -29,9 +39,20 @@ from .conftest import kafka_answers
 pytestmark = [pytest.mark.kafka, pytest.mark.docker]
 
 V3 = ConfigVersion(3)
-SASL_BROKERS = os.environ.get("SINETSTREAM_KAFKA_SASL_BROKERS", "localhost:9093")
+REPO = Path(__file__).resolve().parents[3]
+SASL_PLAINTEXT = "localhost:9093"
+SASL_SSL = "localhost:9094"
 ADMIN = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
          "sasl_plain_username": "admin", "sasl_plain_password": "admin-secret"}  # fmt: skip
+
+
+def _secrets_module() -> Any:
+    spec = importlib.util.spec_from_file_location("kafka_secrets", REPO / "docker/kafka_secrets.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _docker_engine() -> bool:
@@ -44,22 +65,31 @@ def _docker_engine() -> bool:
     return done.returncode == 0
 
 
+# pytest-docker's fixtures, pointed at the repository's compose file.
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(REPO / "docker-compose.yml")
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    _secrets_module().write_secrets()  # the Kafka service refuses to start without them
+    return ["up --wait kafka"]
+
+
 @pytest.fixture(scope="module")
-def sasl_kafka() -> str:
-    """``host:port`` of the compose Kafka's SASL listener, with SCRAM users created."""
+def compose_kafka(request: pytest.FixtureRequest) -> Path:
+    """The compose Kafka up, alice's SCRAM credentials created; returns the CA file."""
     if os.environ.get("SINETSTREAM_DOCKER") != "1":
-        pytest.skip("set SINETSTREAM_DOCKER=1 to run the docker-compose SASL tests")
+        pytest.skip("set SINETSTREAM_DOCKER=1 (nox -s docker) to run the docker-compose tests")
     if not _docker_engine():
-        pytest.skip("no Docker engine: the SASL tests need the docker-compose Kafka")
-    host, _, port = SASL_BROKERS.rpartition(":")
-    deadline = time.monotonic() + 120
-    while not kafka_answers(host, int(port)):
-        if time.monotonic() > deadline:
-            pytest.fail(f"docker-compose Kafka not answering on {SASL_BROKERS}")
-        time.sleep(1)
+        pytest.skip("no Docker engine: the docker-compose tests need one")
+    services = request.getfixturevalue("docker_services")  # pytest-docker: compose up
+    host, _, port = SASL_PLAINTEXT.rpartition(":")
+    services.wait_until_responsive(lambda: kafka_answers(host, int(port)), timeout=120, pause=1)
     from kafka.admin import KafkaAdminClient, UserScramCredentialUpsertion
 
-    admin = KafkaAdminClient(bootstrap_servers=SASL_BROKERS, **ADMIN)
+    admin = KafkaAdminClient(bootstrap_servers=SASL_PLAINTEXT, **ADMIN)
     try:
         admin.alter_user_scram_credentials([
             UserScramCredentialUpsertion("alice", "SCRAM-SHA-256", "alice-secret"),
@@ -67,21 +97,31 @@ def sasl_kafka() -> str:
         ])  # fmt: skip
     finally:
         admin.close()
-    return SASL_BROKERS
+    ca: Path = _secrets_module().SECRETS / "ca.pem"
+    return ca
 
 
-def _spec(mechanism: str, password: Any) -> dict[str, Any]:
-    return {"sasl_mechanism": mechanism, "sasl_plain_username": b"alice",
+def _params(brokers: str, ca: Path | None, mechanism: str, password: Any) -> dict[str, Any]:
+    spec = {"sasl_mechanism": mechanism, "sasl_plain_username": b"alice",
             "sasl_plain_password": password, "group_id": None,
             "bootstrap_timeout_ms": 5000}  # fmt: skip
+    params: dict[str, Any] = {"type": "kafka", "brokers": brokers, "client_id": "sasl",
+                              "consistency": "AT_LEAST_ONCE", "type_spec": spec}  # fmt: skip
+    if ca is not None:
+        params["tls"] = {"ca_certs": str(ca)}  # with a SASL mechanism: SASL_SSL
+    return params
 
 
+LISTENERS = [pytest.param(SASL_PLAINTEXT, False, id="sasl_plaintext"),
+             pytest.param(SASL_SSL, True, id="sasl_ssl")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("brokers", "tls"), LISTENERS)
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
-def test_sasl_round_trip(sasl_kafka: str, mechanism: str) -> None:
+def test_sasl_round_trip(compose_kafka: Path, brokers: str, tls: bool, mechanism: str) -> None:
     topic = f"sasl-{uuid.uuid4().hex[:8]}"
-    spec = _spec(mechanism, b"alice-secret")  # bytes, as decrypted secrets arrive
-    common = {"type": "kafka", "brokers": sasl_kafka, "consistency": "AT_LEAST_ONCE",
-              "client_id": "sasl", "type_spec": spec}  # fmt: skip
+    # bytes, as decrypted secrets arrive
+    common = _params(brokers, compose_kafka if tls else None, mechanism, b"alice-secret")
     w = KafkaWriter(V3, {**common, "topic": topic})
     w.open()
     try:
@@ -97,10 +137,20 @@ def test_sasl_round_trip(sasl_kafka: str, mechanism: str) -> None:
         w.close()
 
 
+@pytest.mark.parametrize(("brokers", "tls"), LISTENERS)
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
-def test_bad_password_is_authentication_error(sasl_kafka: str, mechanism: str) -> None:
-    params = {"type": "kafka", "brokers": sasl_kafka, "topic": "never", "client_id": "bad",
-              "type_spec": _spec(mechanism, "wrong-password")}  # fmt: skip
+def test_bad_password_is_authentication_error(
+    compose_kafka: Path, brokers: str, tls: bool, mechanism: str
+) -> None:
+    params = {**_params(brokers, compose_kafka if tls else None, mechanism, "wrong-password"),
+              "topic": "never", "client_id": "bad"}  # fmt: skip
     with pytest.raises(AuthenticationError) as info:
         KafkaWriter(V3, params).open()
     assert "wrong-password" not in str(info.value)
+
+
+def test_sasl_ssl_checks_the_brokers_certificate(compose_kafka: Path, tmp_path: Path) -> None:
+    other = make_certificates(tmp_path).other_ca  # a CA that did not sign the broker's
+    params = {**_params(SASL_SSL, other, "PLAIN", "alice-secret"), "topic": "never"}
+    with pytest.raises(ConnectionError):
+        KafkaWriter(V3, params).open()
