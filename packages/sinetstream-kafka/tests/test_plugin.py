@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 from sinetstream.error import (
+    AuthenticationError,
     ConnectionError,  # noqa: A004
     InvalidMessageError,
     NotOpenError,
@@ -148,6 +149,37 @@ def test_unreachable_broker_fails_fast(api_version: tuple[int, int] | None) -> N
         assert time.monotonic() - start < 3
     leftover = [t.name for t in threading.enumerate() if "kafka" in t.name.lower()]
     assert leftover == [], leftover
+
+
+def test_failures_of_a_client_opening_in_another_thread_do_not_leak() -> None:
+    # kafka-python only logs why a bootstrap failed; what another thread's client
+    # logs meanwhile (here a refused SASL login) must not become this one's error.
+    import logging
+
+    from kafka.errors import SaslAuthenticationFailedError
+
+    from .conftest import free_port
+
+    stop = threading.Event()
+
+    def other_client() -> None:
+        log = logging.getLogger("kafka.net.manager")
+        while not stop.is_set():
+            log.warning(
+                "Bootstrap connection to %s failed: %s", "b", SaslAuthenticationFailedError()
+            )
+            time.sleep(0.01)
+
+    noise = threading.Thread(target=other_client)
+    noise.start()
+    try:
+        spec = {"bootstrap_timeout_ms": 500}
+        with pytest.raises(ConnectionError) as info:
+            writer(KafkaWriter, f"127.0.0.1:{free_port()}", "t", type_spec=spec).open()
+    finally:
+        stop.set()
+        noise.join()
+    assert not isinstance(info.value, AuthenticationError)
 
 
 def test_not_open_errors(tansu: str) -> None:
@@ -490,8 +522,6 @@ def test_v2_config_flat_params(tansu: str, make_topic: Any) -> None:
 
 def test_sasl_refused_gives_authentication_error(tansu: str) -> None:
     """Tansu offers no SASL mechanism: the handshake is refused, as bad credentials are."""
-    from sinetstream.error import AuthenticationError
-
     spec = {"sasl_mechanism": "SCRAM-SHA-256", "sasl_plain_username": b"alice",
             "sasl_plain_password": b"wonderland-secret", "bootstrap_timeout_ms": 800}  # fmt: skip
     for cls in (KafkaWriter, KafkaReader):

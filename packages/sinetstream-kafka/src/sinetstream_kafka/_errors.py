@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -97,16 +98,21 @@ class _FailureTap(logging.Filter):
 
     kafka-python retries failed bootstrap connections until ``bootstrap_timeout_ms``
     and then raises a bare timeout; the causes (SASL refusal, TLS verification
-    failure) are only logged. Records pass through unchanged.
+    failure) are only logged. The bootstrap runs in the opening thread (see
+    :class:`_ClientCapture`), so only that thread's records are collected: a
+    client opening at the same time in another thread keeps its failures.
+    Records pass through unchanged.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.errors: list[BaseException] = []
+        self._thread = threading.get_ident()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        self.errors.extend(a for a in args if isinstance(a, BaseException))
+        if record.thread == self._thread:
+            args = record.args if isinstance(record.args, tuple) else ()
+            self.errors.extend(a for a in args if isinstance(a, BaseException))
         return True
 
 
