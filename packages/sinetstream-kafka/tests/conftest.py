@@ -457,8 +457,9 @@ def tls_kafka(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterato
 
 
 # --------------------------------------------------------------------------- SASL
-#: Users of the SASL fixtures (the relay keeps SCRAM keys, and these for PLAIN).
-SASL_USERS = {"alice": "wonder-länd-secret"}
+#: Users of the SASL fixtures (the relay keeps SCRAM keys, and these for PLAIN); the
+#: second is an LDAP-style name, whose , and = SCRAM must escape.
+SASL_USERS = {"alice": "wonder-länd-secret", "uid=alice,ou=people": "wonder-länd-secret"}
 
 
 def _sasl_endpoint(tmp: Path, ssl_context: ssl.SSLContext | None) -> Iterator[SaslEndpoint]:

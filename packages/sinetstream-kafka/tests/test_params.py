@@ -167,6 +167,20 @@ def test_sasl_mapping(mechanism: str, tls: Any, protocol: str) -> None:
         assert cfg["security_protocol"] == protocol
 
 
+@pytest.mark.parametrize(
+    ("mechanism", "sent"),
+    [
+        ("PLAIN", "uid=a,ou=b"),
+        ("SCRAM-SHA-256", "uid=3Da=2Cou=3Db"),
+        ("SCRAM-SHA-512", "uid=3Da=2Cou=3Db"),
+    ],
+)
+def test_scram_user_name_is_escaped(mechanism: str, sent: str) -> None:
+    spec = {"sasl_mechanism": mechanism, "sasl_plain_username": b"uid=a,ou=b",
+            "sasl_plain_password": "p"}  # fmt: skip
+    assert writer_config(V3, wparams(type_spec=spec)).producer["sasl_plain_username"] == sent
+
+
 def test_sasl_explicit_protocol_wins() -> None:
     spec = {"sasl_mechanism": "PLAIN", "security_protocol": "SASL_SSL",
             "sasl_plain_username": "u", "sasl_plain_password": "p"}  # fmt: skip

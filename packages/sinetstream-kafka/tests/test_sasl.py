@@ -168,6 +168,17 @@ def scram_512_only(sasl_kafka: SaslEndpoint) -> Iterator[SaslRelay]:
     relay.close()
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_user_name_with_comma_and_equals(sasl_kafka: SaslEndpoint, mechanism: str) -> None:
+    # LDAP-backed SASL often uses distinguished names; SCRAM must escape , and =.
+    relay = sasl_kafka.relay
+    succeeded, failed = relay.succeeded[mechanism], relay.failed[mechanism]
+    params = _params(sasl_kafka.bootstrap, None, mechanism, b"uid=alice,ou=people", PASSWORD)
+    assert _round_trip(params) == b"authenticated"
+    assert relay.succeeded[mechanism] - succeeded >= 2
+    assert relay.failed[mechanism] == failed
+
+
 def test_mechanism_not_enabled(scram_512_only: SaslRelay) -> None:
     relay = scram_512_only
     params = _params(relay.bootstrap, None, "PLAIN", "alice", PASSWORD, bootstrap_timeout_ms=800,

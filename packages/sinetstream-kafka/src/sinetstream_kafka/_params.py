@@ -57,6 +57,16 @@ _TEXT_SECRETS = ("sasl_plain_username", "sasl_plain_password")
 _PATTERN_PREFIX = "^"
 
 
+def _scram_saslname(username: str) -> str:
+    """``username`` as SCRAM sends it (RFC 5802 ``saslname``: ``,`` is ``=2C``, ``=`` is ``=3D``).
+
+    kafka-python 3.0 puts the name into its SCRAM messages as it is, so a name
+    such as ``uid=alice,ou=people`` broke the exchange; the broker decodes the
+    escapes back.
+    """
+    return username.replace("=", "=3D").replace(",", "=2C")
+
+
 def consistency_name(value: Any) -> str:
     """The consistency level as its name, from an enum member, a name or 1/2/3."""
     if value is None:
@@ -180,7 +190,11 @@ def _common(
     for name in _TEXT_SECRETS:
         if name in config:
             config[name] = _as_text(name, config[name])
-    if config.get("sasl_mechanism") and "security_protocol" not in spec:
+    mechanism = config.get("sasl_mechanism")
+    username = config.get("sasl_plain_username")
+    if isinstance(mechanism, str) and mechanism.startswith("SCRAM-") and isinstance(username, str):
+        config["sasl_plain_username"] = _scram_saslname(username)
+    if mechanism and "security_protocol" not in spec:
         tls_on = config.get("security_protocol") == "SSL"
         config["security_protocol"] = "SASL_SSL" if tls_on else "SASL_PLAINTEXT"
     return config
