@@ -5,12 +5,15 @@ plays the part of a SASL listener in front of a plaintext broker (Tansu). Per
 client connection it
 
 * forwards ApiVersions requests and rewrites the answer so that it advertises
-  SaslHandshake (v0-1) and SaslAuthenticate (v0-1), the versions implemented
-  here, whatever the broker listed for them;
+  SaslHandshake v0-1 and SaslAuthenticate v0-2 (as Kafka 2.5+ does; the
+  ``authenticate_max_version`` argument lowers the latter), whatever the
+  broker listed for them;
 * answers SaslHandshake and SaslAuthenticate itself: PLAIN (RFC 4616) and
   SCRAM-SHA-256 / SCRAM-SHA-512 (RFC 5802, RFC 7677) against stored
   credentials; refused credentials get SASL_AUTHENTICATION_FAILED and the
-  connection is closed, as Kafka does;
+  connection is closed, as Kafka does. SaslAuthenticate v2 is a flexible
+  version (KIP-482): request header v2, compact bytes and tagged fields, and
+  response header v1;
 * closes the connection on any other request before authentication, as a
   Kafka SASL listener does;
 * once the client is authenticated, relays raw bytes both ways (:class:`Relay`).
@@ -41,6 +44,7 @@ from .conftest import Relay
 
 __all__ = [
     "ADVERTISED",
+    "AUTHENTICATE_MAX_VERSION",
     "MECHANISMS",
     "SaslEndpoint",
     "SaslRelay",
@@ -55,8 +59,16 @@ __all__ = [
 API_VERSIONS = 18
 SASL_HANDSHAKE = 17
 SASL_AUTHENTICATE = 36
-#: What the relay implements itself; ApiVersions answers are rewritten to say so.
-ADVERTISED: Mapping[int, tuple[int, int]] = {SASL_HANDSHAKE: (0, 1), SASL_AUTHENTICATE: (0, 1)}
+#: The highest SaslAuthenticate version implemented here (v2 is flexible, KIP-482).
+AUTHENTICATE_MAX_VERSION = 2
+#: What ApiVersions answers are rewritten to advertise by default, as Kafka 2.5+ does.
+ADVERTISED: Mapping[int, tuple[int, int]] = {
+    SASL_HANDSHAKE: (0, 1),
+    SASL_AUTHENTICATE: (0, AUTHENTICATE_MAX_VERSION),
+}
+#: The first flexible version (request header v2, response header v1) of the
+#: APIs whose requests the relay reads; SaslHandshake has none.
+_FIRST_FLEXIBLE = {API_VERSIONS: 3, SASL_AUTHENTICATE: 2}
 
 UNSUPPORTED_SASL_MECHANISM = 33
 SASL_AUTHENTICATION_FAILED = 58
@@ -118,6 +130,12 @@ class _Cursor:
     def bytes_(self) -> bytes:
         return self.take(self.int32())
 
+    def compact_bytes(self) -> bytes:
+        n = self.uvarint()  # the length plus one; 0 is null
+        if n == 0:
+            raise Malformed("null where bytes are required")
+        return self.take(n - 1)
+
     def tagged_fields(self) -> bytes:
         """The raw bytes of a tagged-field section (kept as they are)."""
         start = self.offset
@@ -147,30 +165,48 @@ def _string(value: bytes | None) -> bytes:
     return struct.pack(">h", len(value)) + value
 
 
+def _compact(value: bytes | None) -> bytes:
+    """COMPACT_NULLABLE_STRING or COMPACT_BYTES: the length plus one as a varint (0: null)."""
+    if value is None:
+        return _uvarint(0)
+    return _uvarint(len(value) + 1) + value
+
+
+_NO_TAGGED_FIELDS = _uvarint(0)
+
+
 def frame(body: bytes) -> bytes:
     """``body`` with its 4-byte big-endian length in front."""
     return struct.pack(">i", len(body)) + body
 
 
 class RequestHeader(NamedTuple):
-    """The start of a request body; ``body_offset`` is valid for header v1 (non-flexible)."""
+    """The start of a request body.
+
+    ``flexible`` and ``body_offset`` are right for the APIs the relay reads
+    (ApiVersions, SaslHandshake, SaslAuthenticate); it refuses others unread.
+    """
 
     api_key: int
     api_version: int
     correlation_id: int
     body_offset: int
+    flexible: bool
 
 
 def parse_request_header(body: bytes) -> RequestHeader:
-    """Parse request header v1: key, version, correlation id, nullable client id.
+    """Parse a request header: key, version, correlation id, nullable client id.
 
-    Flexible requests (header v2) add tagged fields after the client id; the
-    relay never parses the body of one, it only forwards ApiVersions.
+    That is header v1; flexible versions use header v2, which adds tagged fields
+    after the client id (whose length stays an int16, KIP-482).
     """
     cursor = _Cursor(body)
     api_key, api_version, correlation_id = cursor.int16(), cursor.int16(), cursor.int32()
     cursor.nullable_string()
-    return RequestHeader(api_key, api_version, correlation_id, cursor.offset)
+    flexible = api_key in _FIRST_FLEXIBLE and api_version >= _FIRST_FLEXIBLE[api_key]
+    if flexible:
+        cursor.tagged_fields()
+    return RequestHeader(api_key, api_version, correlation_id, cursor.offset, flexible)
 
 
 def rewrite_api_versions(
@@ -222,11 +258,18 @@ def _handshake_response(correlation_id: int, error_code: int, mechanisms: Iterab
 def _authenticate_response(
     correlation_id: int, version: int, error_code: int, message: str | None, auth_bytes: bytes
 ) -> bytes:
-    body = struct.pack(">ih", correlation_id, error_code)
-    body += _string(None if message is None else message.encode())
+    text = None if message is None else message.encode()
+    # session_lifetime_ms (v1+) is 0: no re-authentication.
+    if version >= _FIRST_FLEXIBLE[SASL_AUTHENTICATE]:
+        # KIP-482: response header v1, compact fields, tagged fields.
+        body = struct.pack(">i", correlation_id) + _NO_TAGGED_FIELDS
+        body += struct.pack(">h", error_code) + _compact(text) + _compact(auth_bytes)
+        body += struct.pack(">q", 0) + _NO_TAGGED_FIELDS
+        return frame(body)
+    body = struct.pack(">ih", correlation_id, error_code) + _string(text)
     body += struct.pack(">i", len(auth_bytes)) + auth_bytes
     if version >= 1:
-        body += struct.pack(">q", 0)  # session_lifetime_ms: no re-authentication
+        body += struct.pack(">q", 0)
     return frame(body)
 
 
@@ -414,13 +457,18 @@ class Step:
 
 
 class SaslServer:
-    """Users, enabled mechanisms and counters shared by every connection of a relay."""
+    """Users, enabled mechanisms and counters shared by every connection of a relay.
+
+    ``authenticate_max_version`` is the highest SaslAuthenticate version
+    advertised and accepted: 2 as Kafka 2.5+, 1 as Kafka 2.2-2.4, 0 as 1.0-2.1.
+    """
 
     def __init__(
         self,
         users: Mapping[str, str],
         mechanisms: Iterable[str] = MECHANISMS,
         iterations: int = 4096,
+        authenticate_max_version: int = AUTHENTICATE_MAX_VERSION,
     ) -> None:
         self.mechanisms = tuple(mechanisms)
         unknown = set(self.mechanisms) - set(MECHANISMS)
@@ -428,6 +476,16 @@ class SaslServer:
             raise ValueError(f"no server side for {sorted(unknown)}; known: {MECHANISMS}")
         if iterations < 4096:
             raise ValueError("RFC 7677 asks for at least 4096 iterations")
+        if not 0 <= authenticate_max_version <= AUTHENTICATE_MAX_VERSION:
+            raise ValueError(
+                f"SaslAuthenticate v{authenticate_max_version} is not implemented "
+                f"(v0-{AUTHENTICATE_MAX_VERSION} are)"
+            )
+        #: What ApiVersions answers are rewritten to advertise; other versions are refused.
+        self.advertised: Mapping[int, tuple[int, int]] = {
+            **ADVERTISED,
+            SASL_AUTHENTICATE: (0, authenticate_max_version),
+        }
         self._passwords = {user: password.encode() for user, password in users.items()}
         self._scram = {
             mechanism: {
@@ -447,6 +505,8 @@ class SaslServer:
         self.refused = 0
         #: SaslHandshake requests per request version (v0: bare tokens follow).
         self.handshakes: Counter[int] = Counter()
+        #: SaslAuthenticate requests per request version (refused ones included).
+        self.authenticates: Counter[int] = Counter()
 
     def exchange(self, mechanism: str) -> _Exchange:
         """The server side of one exchange with ``mechanism`` (an enabled one)."""
@@ -485,13 +545,20 @@ class SaslSession:
             # As Kafka: ApiVersions until the handshake, then SASL requests only.
             if header.api_key == API_VERSIONS and self._exchange is None:
                 return Step(forward=header.api_version)
-            low, high = ADVERTISED.get(header.api_key, (0, -1))
+            low, high = self._server.advertised.get(header.api_key, (0, -1))
             if not low <= header.api_version <= high:
                 return self._refuse()
+            cursor = _Cursor(body, header.body_offset)
             if header.api_key == SASL_HANDSHAKE and self._exchange is None:
-                return self._handshake(header, _Cursor(body, header.body_offset).string())
+                return self._handshake(header, cursor.string())
             if header.api_key == SASL_AUTHENTICATE and self._exchange is not None:
-                return self._token(_Cursor(body, header.body_offset).bytes_(), header)
+                if header.flexible:
+                    token = cursor.compact_bytes()
+                    cursor.tagged_fields()
+                else:
+                    token = cursor.bytes_()
+                self._server.authenticates[header.api_version] += 1
+                return self._token(token, header)
         except Malformed:
             pass
         return self._refuse()
@@ -548,10 +615,13 @@ async def _read_frame(reader: asyncio.StreamReader, limit: int) -> bytes:
 class SaslRelay(Relay):
     """A :class:`Relay` to ``target`` that authenticates each client with SASL first.
 
-    ``users`` maps user names to passwords; ``mechanisms`` are those enabled.
-    With ``ssl_context`` it terminates TLS too (SASL_SSL). The counters
-    ``succeeded``, ``failed``, ``unsupported``, ``refused`` and ``handshakes``
-    (see :class:`SaslServer`) let a test prove which SASL path a client took.
+    ``users`` maps user names to passwords; ``mechanisms`` are those enabled;
+    ``authenticate_max_version`` is the highest SaslAuthenticate version it
+    advertises and accepts (2, as Kafka 2.5+; 1 as Kafka 2.2-2.4). With
+    ``ssl_context`` it terminates TLS too (SASL_SSL). The counters
+    ``succeeded``, ``failed``, ``unsupported``, ``refused``, ``handshakes`` and
+    ``authenticates`` (see :class:`SaslServer`) let a test prove which SASL
+    path a client took.
 
     After a refusal it answers, then waits ``failed_authentication_delay``
     seconds before closing, as Kafka does (``connection.failed.authentication.
@@ -569,9 +639,11 @@ class SaslRelay(Relay):
         ssl_context: ssl.SSLContext | None = None,
         port: int = 0,
         iterations: int = 4096,
+        authenticate_max_version: int = AUTHENTICATE_MAX_VERSION,
         failed_authentication_delay: float = 0.1,
     ) -> None:
-        self.sasl = SaslServer(users, mechanisms, iterations)  # before the server accepts
+        # Before the server accepts.
+        self.sasl = SaslServer(users, mechanisms, iterations, authenticate_max_version)
         self.failed_authentication_delay = failed_authentication_delay
         super().__init__(target=target, ssl_context=ssl_context, port=port)
 
@@ -605,6 +677,11 @@ class SaslRelay(Relay):
         """SaslHandshake requests per request version."""
         return self.sasl.handshakes
 
+    @property
+    def authenticates(self) -> Counter[int]:
+        """SaslAuthenticate requests per request version."""
+        return self.sasl.authenticates
+
     async def _serve(
         self,
         reader: asyncio.StreamReader,
@@ -621,7 +698,8 @@ class SaslRelay(Relay):
                     upstream.write(frame(body))
                     await upstream.drain()
                     answer = await _read_frame(up_reader, _MAX_BROKER_FRAME)
-                    writer.write(frame(rewrite_api_versions(answer, step.forward)))
+                    rewritten = rewrite_api_versions(answer, step.forward, self.sasl.advertised)
+                    writer.write(frame(rewritten))
                 else:
                     writer.write(step.reply)
                 await writer.drain()

@@ -10,7 +10,8 @@
   through it whatever address the broker advertises. ``cut()`` drops every
   connection and refuses new ones until ``restore()``.
 * ``sasl_kafka`` / ``sasl_ssl_kafka``: Tansu behind a ``SaslRelay`` (``_sasl.py``),
-  a relay implementing the broker side of SASL PLAIN and SCRAM (Tansu has none).
+  a relay implementing the broker side of SASL PLAIN and SCRAM (Tansu has none);
+  ``sasl_kafka_authenticate_v1`` offers SaslAuthenticate up to v1 only.
 """
 
 from __future__ import annotations
@@ -462,14 +463,20 @@ def tls_kafka(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterato
 SASL_USERS = {"alice": "wonder-länd-secret", "uid=alice,ou=people": "wonder-länd-secret"}
 
 
-def _sasl_endpoint(tmp: Path, ssl_context: ssl.SSLContext | None) -> Iterator[SaslEndpoint]:
+def _sasl_endpoint(
+    tmp: Path, ssl_context: ssl.SSLContext | None, **relay_options: Any
+) -> Iterator[SaslEndpoint]:
     # _sasl imports Relay from this module: import it once this module is complete.
     from ._sasl import SaslEndpoint, SaslRelay
 
     relay_port = free_port()
     broker = start_tansu(tmp, advertised_port=relay_port)
     relay = SaslRelay(
-        ("127.0.0.1", broker.port), SASL_USERS, ssl_context=ssl_context, port=relay_port
+        ("127.0.0.1", broker.port),
+        SASL_USERS,
+        ssl_context=ssl_context,
+        port=relay_port,
+        **relay_options,
     )
     yield SaslEndpoint(relay.bootstrap, relay)
     relay.close()
@@ -483,6 +490,14 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslEndpoin
     Tansu advertises the relay's port, so every connection of the client authenticates.
     """
     yield from _sasl_endpoint(tmp_path_factory.mktemp("tansu-sasl"), None)
+
+
+@pytest.fixture(scope="session")
+def sasl_kafka_authenticate_v1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslEndpoint]:
+    """``sasl_kafka`` advertising SaslAuthenticate v0-1, as Kafka 2.2-2.4 (2.5+ adds v2)."""
+    yield from _sasl_endpoint(
+        tmp_path_factory.mktemp("tansu-sasl-v1"), None, authenticate_max_version=1
+    )
 
 
 @pytest.fixture(scope="session")

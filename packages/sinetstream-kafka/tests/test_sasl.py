@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from sinetstream.error import ConnectionError as SinetConnectionError
 from sinetstream.spi import ConfigVersion, PluginMessage
 from sinetstream_kafka import KafkaReader, KafkaWriter
 
-from ._sasl import SaslEndpoint, SaslRelay, frame, rewrite_api_versions
+from ._sasl import SaslEndpoint, SaslRelay, SaslServer, SaslSession, frame, rewrite_api_versions
 from .conftest import SASL_USERS, Certs, _recv_exact
 
 pytestmark = pytest.mark.kafka
@@ -35,10 +36,17 @@ PROTOCOLS = ["SASL_PLAINTEXT", "SASL_SSL"]
 #: Non-ASCII on purpose: bytes credentials must be decoded as UTF-8.
 PASSWORD = SASL_USERS["alice"]
 WRONG = "not-alices-password-4711"
+#: SaslAuthenticate requests per login: PLAIN sends one message, SCRAM two.
+AUTHENTICATE_STEPS = {"PLAIN": 1, "SCRAM-SHA-256": 2, "SCRAM-SHA-512": 2}
 
 
-def _endpoint(request: pytest.FixtureRequest, protocol: str) -> tuple[SaslEndpoint, Any]:
+def _endpoint(
+    request: pytest.FixtureRequest, protocol: str, authenticate_max_version: int = 2
+) -> tuple[SaslEndpoint, Any]:
     """The session endpoint for ``protocol`` and the matching sinetstream ``tls`` value."""
+    if authenticate_max_version == 1:
+        assert protocol == "SASL_PLAINTEXT"
+        return request.getfixturevalue("sasl_kafka_authenticate_v1"), None
     if protocol == "SASL_PLAINTEXT":
         return request.getfixturevalue("sasl_kafka"), None
     certs: Certs = request.getfixturevalue("certs")
@@ -84,13 +92,28 @@ def _chain_text(exc: BaseException) -> str:
     return "\n".join(texts)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("mechanism", MECHANISMS)
-def test_round_trip(request: pytest.FixtureRequest, mechanism: str, protocol: str) -> None:
-    endpoint, tls = _endpoint(request, protocol)
+#: (mechanism, protocol, the highest SaslAuthenticate version the listener offers):
+#: v2 as Kafka 2.5+ everywhere, v1 as Kafka 2.2-2.4 for PLAIN and one SCRAM.
+ROUND_TRIPS = [
+    *((mechanism, protocol, 2) for protocol in PROTOCOLS for mechanism in MECHANISMS),
+    ("PLAIN", "SASL_PLAINTEXT", 1),
+    ("SCRAM-SHA-256", "SASL_PLAINTEXT", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "protocol", "authenticate_version"),
+    ROUND_TRIPS,
+    ids=[f"{m}-{p}-authenticate-v{v}" for m, p, v in ROUND_TRIPS],
+)
+def test_round_trip(
+    request: pytest.FixtureRequest, mechanism: str, protocol: str, authenticate_version: int
+) -> None:
+    endpoint, tls = _endpoint(request, protocol, authenticate_version)
     relay = endpoint.relay
     succeeded, accepted = relay.succeeded[mechanism], relay.accepted
     failed, refused, v1 = sum(relay.failed.values()), relay.refused, relay.handshakes[1]
+    authenticates = relay.authenticates.copy()
     # Credentials decrypted from secrets arrive as bytes.
     params = _params(endpoint.bootstrap, tls, mechanism, b"alice", PASSWORD.encode())
     assert _round_trip(params) == b"authenticated"
@@ -98,7 +121,22 @@ def test_round_trip(request: pytest.FixtureRequest, mechanism: str, protocol: st
     assert logins >= 2  # the writer and the reader
     assert logins == relay.accepted - accepted  # every connection authenticated first
     assert relay.handshakes[1] - v1 == logins  # SaslHandshake v1, then SaslAuthenticate
+    # kafka-python takes the highest version offered, and no other.
+    steps = logins * AUTHENTICATE_STEPS[mechanism]
+    assert relay.authenticates - authenticates == Counter({authenticate_version: steps})
     assert (sum(relay.failed.values()), relay.refused) == (failed, refused)
+
+
+def test_api_version_2_6_round_trip(sasl_kafka: SaslEndpoint) -> None:
+    """Told the broker is 2.6, kafka-python takes SaslAuthenticate v2 from its own table."""
+    relay = sasl_kafka.relay
+    succeeded, authenticates = relay.succeeded["SCRAM-SHA-256"], relay.authenticates.copy()
+    params = _params(sasl_kafka.bootstrap, None, "SCRAM-SHA-256", "alice", PASSWORD,
+                     spec={"api_version": (2, 6)})  # fmt: skip
+    assert _round_trip(params) == b"authenticated"
+    logins = relay.succeeded["SCRAM-SHA-256"] - succeeded
+    assert logins >= 2
+    assert relay.authenticates - authenticates == Counter({2: 2 * logins})
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-512"])
@@ -120,13 +158,17 @@ def test_refused_credentials_with_api_version_fail_at_open(
     # Given api_version, kafka-python connects only when first used: the writer's open()
     # succeeded and its first publish failed after max_block_ms (60 s) with a
     # ConnectionError; a reader without a group waited in open() forever.
+    relay = sasl_kafka.relay
+    failed, v2 = relay.failed["SCRAM-SHA-256"], relay.authenticates[2]
     params = _params(sasl_kafka.bootstrap, None, "SCRAM-SHA-256", "alice", WRONG,
-                     bootstrap_timeout_ms=800, spec={"api_version": (2, 0)},
+                     bootstrap_timeout_ms=800, spec={"api_version": (2, 6)},
                      topic="never", topics=["never"])  # fmt: skip
     start = time.monotonic()
     with pytest.raises(AuthenticationError):
         role(V3, params).open()
     assert time.monotonic() - start < 4
+    assert relay.failed["SCRAM-SHA-256"] > failed
+    assert relay.authenticates[2] > v2  # refused in a SaslAuthenticate v2 response
 
 
 @pytest.mark.parametrize(
@@ -219,11 +261,17 @@ def _answer(s: socket.socket) -> bytes | None:
     return None if head is None else _recv_exact(s, struct.unpack(">i", head)[0])
 
 
-def test_only_api_versions_and_sasl_before_authentication(sasl_kafka: SaslEndpoint) -> None:
+@pytest.mark.parametrize(
+    ("listener", "authenticate_max_version"),
+    [("sasl_kafka", 2), ("sasl_kafka_authenticate_v1", 1)],
+)
+def test_only_api_versions_and_sasl_before_authentication(
+    request: pytest.FixtureRequest, listener: str, authenticate_max_version: int
+) -> None:
     """ApiVersions is relayed (advertising the relay's SASL versions); Metadata closes."""
     from kafka.protocol.metadata import ApiVersionsResponse
 
-    relay = sasl_kafka.relay
+    relay = request.getfixturevalue(listener).relay
     refused, tansu = relay.refused, relay.target
     assert tansu is not None
     with socket.create_connection(tansu, timeout=5) as broker:
@@ -237,7 +285,8 @@ def test_only_api_versions_and_sasl_before_authentication(sasl_kafka: SaslEndpoi
     assert body[:4] == struct.pack(">i", 7)
     relayed = ApiVersionsResponse.decode(body[4:], version=2)
     ranges = {k.api_key: (k.min_version, k.max_version) for k in relayed.api_keys}
-    assert ranges[17] == ranges[36] == (0, 1)
+    assert ranges[17] == (0, 1)
+    assert ranges[36] == (0, authenticate_max_version)
     assert ranges[3] == {k.api_key: (k.min_version, k.max_version) for k in direct.api_keys}[3]
     assert relay.refused == refused + 1
 
@@ -254,7 +303,7 @@ def test_rewrite_api_versions_adds_what_the_broker_lacks(version: int) -> None:
     )
     response.with_header(correlation_id=42)
     body = response.encode(framed=False, header=True)
-    rewritten = rewrite_api_versions(body, version)
+    rewritten = rewrite_api_versions(body, version, {17: (0, 1), 36: (0, 1)})
     assert rewritten[:4] == struct.pack(">i", 42)
     decoded = ApiVersionsResponse.decode(rewritten[4:], version=version)
     ranges = {k.api_key: (k.min_version, k.max_version) for k in decoded.api_keys}
@@ -266,3 +315,80 @@ def test_rewrite_api_versions_adds_what_the_broker_lacks(version: int) -> None:
         assert got == value
     refused = struct.pack(">ih", 42, 35) + body[6:]  # UNSUPPORTED_VERSION: left as it is
     assert rewrite_api_versions(refused, version) == refused
+
+
+def _kafka_python_request(request: Any, correlation_id: int) -> bytes:
+    """``request`` (a kafka-python request) with its header, without the frame length."""
+    request.with_header(correlation_id=correlation_id, client_id="wire-test")
+    return bytes(request.encode(header=True))
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_authenticate_wire_format_matches_kafka_python(version: int) -> None:
+    """Each SaslAuthenticate version as kafka-python encodes and decodes it, answer and refusal."""
+    from kafka.protocol.sasl import (
+        SaslAuthenticateRequest,
+        SaslAuthenticateResponse,
+        SaslHandshakeRequest,
+    )
+
+    def exchange(mechanism: str, token: bytes) -> tuple[Any, bool]:
+        session = server.session()
+        handshake = SaslHandshakeRequest(mechanism=mechanism, version=1)
+        assert session.receive(_kafka_python_request(handshake, 1)).reply
+        request = SaslAuthenticateRequest(auth_bytes=token, version=version)
+        step = session.receive(_kafka_python_request(request, 2))
+        assert step.forward is None
+        assert step.reply[:4] == struct.pack(">i", len(step.reply) - 4)
+        response = SaslAuthenticateResponse.decode(step.reply[4:], version=version, header=True)
+        assert response.header.correlation_id == 2
+        if version >= 1:
+            assert response.session_lifetime_ms == 0
+        return response, step.close
+
+    server = SaslServer(SASL_USERS, ["PLAIN", "SCRAM-SHA-256"])
+    answer, close = exchange("SCRAM-SHA-256", b"n,,n=alice,r=client-nonce")
+    assert (answer.error_code, answer.error_message, close) == (0, None, False)
+    assert answer.auth_bytes.startswith(b"r=client-nonce")
+    assert b",s=" in answer.auth_bytes
+    assert b",i=4096" in answer.auth_bytes
+
+    refusal, close = exchange("PLAIN", b"\0alice\0" + WRONG.encode())
+    assert (refusal.error_code, refusal.auth_bytes, close) == (58, b"", True)
+    assert refusal.error_message == "Authentication failed: invalid username or password"
+    assert server.authenticates == Counter({version: 2})
+    assert server.failed == Counter({"PLAIN": 1})
+
+
+def _plain_session(server: SaslServer) -> SaslSession:
+    """A session of ``server`` past a SaslHandshake v1 for PLAIN."""
+    session = server.session()
+    handshake = struct.pack(">hhih", 17, 1, 1, 1) + b"t" + struct.pack(">h", 5) + b"PLAIN"
+    assert session.receive(handshake).reply
+    return session
+
+
+def test_authenticate_v2_skips_tagged_fields() -> None:
+    """Header v2 and the v2 body may carry tagged fields; the relay reads past them."""
+    session = _plain_session(SaslServer(SASL_USERS, ["PLAIN"]))
+    token = b"\0alice\0" + PASSWORD.encode()
+    # Header v2 with one tagged field (tag 0, 3 bytes) after the client id "t".
+    header = struct.pack(">hhih", 36, 2, 2, 1) + b"t" + bytes([1, 0, 3]) + b"tag"
+    body = bytes([len(token) + 1]) + token + bytes([1, 5, 2]) + b"ok"
+    step = session.receive(header + body)
+    assert not step.close
+    assert session.authenticated
+    # Response header v1, no error, null message, empty auth bytes, no session lifetime.
+    expected = struct.pack(">i", 2) + bytes([0]) + struct.pack(">hBB", 0, 0, 1)
+    assert step.reply == frame(expected + struct.pack(">q", 0) + bytes([0]))
+
+
+def test_authenticate_above_the_advertised_version_closes() -> None:
+    server = SaslServer(SASL_USERS, ["PLAIN"], authenticate_max_version=1)
+    session = _plain_session(server)
+    token = b"\0alice\0" + PASSWORD.encode()
+    v2 = struct.pack(">hhih", 36, 2, 2, 1) + b"t" + bytes([0, len(token) + 1]) + token + b"\0"
+    step = session.receive(v2)
+    assert (step.reply, step.close) == (b"", True)
+    assert not session.authenticated
+    assert (server.refused, server.authenticates) == (1, Counter())
