@@ -618,10 +618,10 @@ class SaslRelay(Relay):
     ``users`` maps user names to passwords; ``mechanisms`` are those enabled;
     ``authenticate_max_version`` is the highest SaslAuthenticate version it
     advertises and accepts (2, as Kafka 2.5+; 1 as Kafka 2.2-2.4). With
-    ``ssl_context`` it terminates TLS too (SASL_SSL). The counters
-    ``succeeded``, ``failed``, ``unsupported``, ``refused``, ``handshakes`` and
-    ``authenticates`` (see :class:`SaslServer`) let a test prove which SASL
-    path a client took.
+    ``ssl_context`` it terminates TLS too (SASL_SSL). The counters of
+    ``relay.sasl`` (a :class:`SaslServer`: ``succeeded``, ``failed``,
+    ``unsupported``, ``refused``, ``handshakes``, ``authenticates``) let a test
+    prove which SASL path a client took.
 
     After a refusal it answers, then waits ``failed_authentication_delay``
     seconds before closing, as Kafka does (``connection.failed.authentication.
@@ -651,36 +651,6 @@ class SaslRelay(Relay):
     def bootstrap(self) -> str:
         """``127.0.0.1:port`` for kafka-python's ``bootstrap_servers``."""
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def succeeded(self) -> Counter[str]:
-        """Successful authentications per mechanism."""
-        return self.sasl.succeeded
-
-    @property
-    def failed(self) -> Counter[str]:
-        """Refused credentials (or malformed SASL messages) per mechanism."""
-        return self.sasl.failed
-
-    @property
-    def unsupported(self) -> Counter[str]:
-        """Handshakes refused per mechanism asked (not enabled)."""
-        return self.sasl.unsupported
-
-    @property
-    def refused(self) -> int:
-        """Connections closed for a request not allowed before authentication."""
-        return self.sasl.refused
-
-    @property
-    def handshakes(self) -> Counter[int]:
-        """SaslHandshake requests per request version."""
-        return self.sasl.handshakes
-
-    @property
-    def authenticates(self) -> Counter[int]:
-        """SaslAuthenticate requests per request version."""
-        return self.sasl.authenticates
 
     async def _serve(
         self,

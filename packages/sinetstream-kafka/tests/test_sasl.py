@@ -111,43 +111,50 @@ def test_round_trip(
 ) -> None:
     endpoint, tls = _endpoint(request, protocol, authenticate_version)
     relay = endpoint.relay
-    succeeded, accepted = relay.succeeded[mechanism], relay.accepted
-    failed, refused, v1 = sum(relay.failed.values()), relay.refused, relay.handshakes[1]
-    authenticates = relay.authenticates.copy()
+    succeeded, accepted = relay.sasl.succeeded[mechanism], relay.accepted
+    failed, refused, v1 = (
+        sum(relay.sasl.failed.values()),
+        relay.sasl.refused,
+        relay.sasl.handshakes[1],
+    )
+    authenticates = relay.sasl.authenticates.copy()
     # Credentials decrypted from secrets arrive as bytes.
     params = _params(endpoint.bootstrap, tls, mechanism, b"alice", PASSWORD.encode())
     assert _round_trip(params) == b"authenticated"
-    logins = relay.succeeded[mechanism] - succeeded
+    logins = relay.sasl.succeeded[mechanism] - succeeded
     assert logins >= 2  # the writer and the reader
     assert logins == relay.accepted - accepted  # every connection authenticated first
-    assert relay.handshakes[1] - v1 == logins  # SaslHandshake v1, then SaslAuthenticate
+    assert relay.sasl.handshakes[1] - v1 == logins  # SaslHandshake v1, then SaslAuthenticate
     # kafka-python takes the highest version offered, and no other.
     steps = logins * AUTHENTICATE_STEPS[mechanism]
-    assert relay.authenticates - authenticates == Counter({authenticate_version: steps})
-    assert (sum(relay.failed.values()), relay.refused) == (failed, refused)
+    assert relay.sasl.authenticates - authenticates == Counter({authenticate_version: steps})
+    assert (sum(relay.sasl.failed.values()), relay.sasl.refused) == (failed, refused)
 
 
 def test_api_version_2_6_round_trip(sasl_kafka: SaslEndpoint) -> None:
     """Told the broker is 2.6, kafka-python takes SaslAuthenticate v2 from its own table."""
     relay = sasl_kafka.relay
-    succeeded, authenticates = relay.succeeded["SCRAM-SHA-256"], relay.authenticates.copy()
+    succeeded, authenticates = (
+        relay.sasl.succeeded["SCRAM-SHA-256"],
+        relay.sasl.authenticates.copy(),
+    )
     params = _params(sasl_kafka.bootstrap, None, "SCRAM-SHA-256", "alice", PASSWORD,
                      spec={"api_version": (2, 6)})  # fmt: skip
     assert _round_trip(params) == b"authenticated"
-    logins = relay.succeeded["SCRAM-SHA-256"] - succeeded
+    logins = relay.sasl.succeeded["SCRAM-SHA-256"] - succeeded
     assert logins >= 2
-    assert relay.authenticates - authenticates == Counter({2: 2 * logins})
+    assert relay.sasl.authenticates - authenticates == Counter({2: 2 * logins})
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-512"])
 def test_handshake_v0_bare_tokens(sasl_kafka: SaslEndpoint, mechanism: str) -> None:
     """Told the broker is 0.11, kafka-python uses ApiVersions v1 and SaslHandshake v0."""
     relay = sasl_kafka.relay
-    succeeded, v0 = relay.succeeded[mechanism], relay.handshakes[0]
+    succeeded, v0 = relay.sasl.succeeded[mechanism], relay.sasl.handshakes[0]
     params = _params(sasl_kafka.bootstrap, None, mechanism, "alice", PASSWORD,
                      spec={"api_version": (0, 11)})  # fmt: skip
     assert _round_trip(params) == b"authenticated"
-    assert relay.handshakes[0] - v0 == relay.succeeded[mechanism] - succeeded >= 2
+    assert relay.sasl.handshakes[0] - v0 == relay.sasl.succeeded[mechanism] - succeeded >= 2
 
 
 @pytest.mark.timeout(30)
@@ -159,7 +166,7 @@ def test_refused_credentials_with_api_version_fail_at_open(
     # succeeded and its first publish failed after max_block_ms (60 s) with a
     # ConnectionError; a reader without a group waited in open() forever.
     relay = sasl_kafka.relay
-    failed, v2 = relay.failed["SCRAM-SHA-256"], relay.authenticates[2]
+    failed, v2 = relay.sasl.failed["SCRAM-SHA-256"], relay.sasl.authenticates[2]
     params = _params(sasl_kafka.bootstrap, None, "SCRAM-SHA-256", "alice", WRONG,
                      bootstrap_timeout_ms=800, spec={"api_version": (2, 6)},
                      topic="never", topics=["never"])  # fmt: skip
@@ -167,8 +174,8 @@ def test_refused_credentials_with_api_version_fail_at_open(
     with pytest.raises(AuthenticationError):
         role(V3, params).open()
     assert time.monotonic() - start < 4
-    assert relay.failed["SCRAM-SHA-256"] > failed
-    assert relay.authenticates[2] > v2  # refused in a SaslAuthenticate v2 response
+    assert relay.sasl.failed["SCRAM-SHA-256"] > failed
+    assert relay.sasl.authenticates[2] > v2  # refused in a SaslAuthenticate v2 response
 
 
 @pytest.mark.parametrize(
@@ -186,7 +193,7 @@ def test_refused_credentials_give_authentication_error(
 ) -> None:
     endpoint, tls = _endpoint(request, protocol)
     relay = endpoint.relay
-    failed, succeeded = relay.failed[mechanism], relay.succeeded[mechanism]
+    failed, succeeded = relay.sasl.failed[mechanism], relay.sasl.succeeded[mechanism]
     params = _params(endpoint.bootstrap, tls, mechanism, user, WRONG, bootstrap_timeout_ms=800,
                      topic="never", topics=["never"])  # fmt: skip
     plugin = role(V3, params)
@@ -196,8 +203,8 @@ def test_refused_credentials_give_authentication_error(
     assert time.monotonic() - start < 4
     assert "sasl_plain_password" in str(info.value)  # says what to check
     assert WRONG not in _chain_text(info.value)
-    assert relay.failed[mechanism] > failed
-    assert relay.succeeded[mechanism] == succeeded
+    assert relay.sasl.failed[mechanism] > failed
+    assert relay.sasl.succeeded[mechanism] == succeeded
 
 
 @pytest.fixture
@@ -214,11 +221,11 @@ def scram_512_only(sasl_kafka: SaslEndpoint) -> Iterator[SaslRelay]:
 def test_user_name_with_comma_and_equals(sasl_kafka: SaslEndpoint, mechanism: str) -> None:
     # LDAP-backed SASL often uses distinguished names; SCRAM must escape , and =.
     relay = sasl_kafka.relay
-    succeeded, failed = relay.succeeded[mechanism], relay.failed[mechanism]
+    succeeded, failed = relay.sasl.succeeded[mechanism], relay.sasl.failed[mechanism]
     params = _params(sasl_kafka.bootstrap, None, mechanism, b"uid=alice,ou=people", PASSWORD)
     assert _round_trip(params) == b"authenticated"
-    assert relay.succeeded[mechanism] - succeeded >= 2
-    assert relay.failed[mechanism] == failed
+    assert relay.sasl.succeeded[mechanism] - succeeded >= 2
+    assert relay.sasl.failed[mechanism] == failed
 
 
 def test_mechanism_not_enabled(scram_512_only: SaslRelay) -> None:
@@ -233,9 +240,9 @@ def test_mechanism_not_enabled(scram_512_only: SaslRelay) -> None:
     assert "does not enable the SASL mechanism" in str(info.value)  # not "bad credentials"
     assert "sasl_mechanism" in str(info.value)
     assert "sasl_plain_password" not in str(info.value)
-    assert relay.unsupported["PLAIN"] >= 1
-    assert not relay.succeeded
-    assert not relay.failed
+    assert relay.sasl.unsupported["PLAIN"] >= 1
+    assert not relay.sasl.succeeded
+    assert not relay.sasl.failed
 
 
 def test_sasl_ssl_checks_the_server_certificate(sasl_ssl_kafka: SaslEndpoint, certs: Certs) -> None:
@@ -272,7 +279,7 @@ def test_only_api_versions_and_sasl_before_authentication(
     from kafka.protocol.metadata import ApiVersionsResponse
 
     relay = request.getfixturevalue(listener).relay
-    refused, tansu = relay.refused, relay.target
+    refused, tansu = relay.sasl.refused, relay.target
     assert tansu is not None
     with socket.create_connection(tansu, timeout=5) as broker:
         broker.sendall(_request(18, 2, 1))
@@ -288,7 +295,7 @@ def test_only_api_versions_and_sasl_before_authentication(
     assert ranges[17] == (0, 1)
     assert ranges[36] == (0, authenticate_max_version)
     assert ranges[3] == {k.api_key: (k.min_version, k.max_version) for k in direct.api_keys}[3]
-    assert relay.refused == refused + 1
+    assert relay.sasl.refused == refused + 1
 
 
 @pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
