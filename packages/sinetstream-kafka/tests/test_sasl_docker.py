@@ -21,7 +21,6 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,13 @@ from sinetstream.error import (
     AuthenticationError,
     ConnectionError,  # noqa: A004
 )
-from sinetstream.spi import ConfigVersion, PluginMessage
+from sinetstream.spi import ConfigVersion
 from sinetstream.testing.tls import make_certificates
-from sinetstream_kafka import KafkaReader, KafkaWriter
+from sinetstream_kafka import KafkaWriter
 
 from .conftest import kafka_answers
+from .test_sasl import _params as sasl_params
+from .test_sasl import _round_trip as round_trip
 
 pytestmark = [pytest.mark.kafka, pytest.mark.docker]
 
@@ -102,14 +103,10 @@ def compose_kafka(request: pytest.FixtureRequest) -> Path:
 
 
 def _params(brokers: str, ca: Path | None, mechanism: str, password: Any) -> dict[str, Any]:
-    spec = {"sasl_mechanism": mechanism, "sasl_plain_username": b"alice",
-            "sasl_plain_password": password, "group_id": None,
-            "bootstrap_timeout_ms": 5000}  # fmt: skip
-    params: dict[str, Any] = {"type": "kafka", "brokers": brokers, "client_id": "sasl",
-                              "consistency": "AT_LEAST_ONCE", "type_spec": spec}  # fmt: skip
-    if ca is not None:
-        params["tls"] = {"ca_certs": str(ca)}  # with a SASL mechanism: SASL_SSL
-    return params
+    """alice's params for ``brokers``; with ``ca`` the listener is SASL_SSL."""
+    tls = None if ca is None else {"ca_certs": str(ca)}
+    # bytes user name, as decrypted secrets arrive
+    return sasl_params(brokers, tls, mechanism, b"alice", password, bootstrap_timeout_ms=5000)
 
 
 LISTENERS = [pytest.param(SASL_PLAINTEXT, False, id="sasl_plaintext"),
@@ -119,22 +116,8 @@ LISTENERS = [pytest.param(SASL_PLAINTEXT, False, id="sasl_plaintext"),
 @pytest.mark.parametrize(("brokers", "tls"), LISTENERS)
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 def test_sasl_round_trip(compose_kafka: Path, brokers: str, tls: bool, mechanism: str) -> None:
-    topic = f"sasl-{uuid.uuid4().hex[:8]}"
-    # bytes, as decrypted secrets arrive
-    common = _params(brokers, compose_kafka if tls else None, mechanism, b"alice-secret")
-    w = KafkaWriter(V3, {**common, "topic": topic})
-    w.open()
-    try:
-        w.publish(PluginMessage(b"create", 1))
-        r = KafkaReader(V3, {**common, "topics": [topic], "receive_timeout_ms": 5000.0})
-        r.open()
-        try:
-            w.publish(PluginMessage(b"authenticated", 1))
-            assert next(iter(r))[0] == b"authenticated"
-        finally:
-            r.close()
-    finally:
-        w.close()
+    params = _params(brokers, compose_kafka if tls else None, mechanism, b"alice-secret")
+    assert round_trip(params) == b"authenticated"
 
 
 @pytest.mark.parametrize(("brokers", "tls"), LISTENERS)
