@@ -31,6 +31,7 @@ from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessa
 
 from ._errors import open_client, to_sinet_error
 from ._params import ReaderConfig, reader_config
+from ._records import install as install_record_decoder
 
 __all__ = ["KafkaAsyncReader", "KafkaReader"]
 
@@ -118,6 +119,7 @@ class _ReaderBase:
         cfg = self._cfg
         config = dict(cfg.consumer)
         consumer: KafkaConsumer = open_client(KafkaConsumer, config)
+        install_record_decoder(consumer)
         deadline_ms = float(config.get("bootstrap_timeout_ms", 10_000))
         try:
             if cfg.group_id is None:
