@@ -47,7 +47,6 @@ _CRC_FROM = 21  # a v2 batch's CRC covers the bytes from Attributes on
 _MIN_BATCH = MemoryRecords.MIN_SLICE
 _COMPRESSION = 0x07
 _LOG_APPEND_TIME = 0x08
-_TRANSACTIONAL = 0x10
 _CONTROL = 0x20
 _NEW = tuple.__new__  # a namedtuple built without its keyword-parsing __new__
 
@@ -95,7 +94,7 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
         pos = 0
         last_magic = -1
         last_next_offset = 0
-        read_committed = self.isolation_level == 1  # IsolationLevel.READ_COMMITTED
+        read_committed = self.isolation_level == 1  # IsolationLevel.READ_COMMITTED (an IntEnum)
         while end - pos >= _LOG_OVERHEAD:
             batch_end = pos + _LOG_OVERHEAD + _LENGTH.unpack_from(data, pos + 8)[0]
             if batch_end > end:
