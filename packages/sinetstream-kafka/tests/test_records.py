@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import struct
+import types
 from typing import Any
 
 import pytest
@@ -272,6 +273,23 @@ def test_install_replaces_the_decoder_of_one_consumer_only() -> None:
         assert Fetcher.PartitionRecords is not PartitionRecords
     finally:
         consumer.close()
+
+
+@pytest.mark.parametrize(
+    "consumer",
+    [object(), types.SimpleNamespace(_fetcher=object()), types.SimpleNamespace(_fetcher=None)],
+    ids=["no fetcher", "fetcher without PartitionRecords", "fetcher None"],
+)
+def test_install_leaves_a_consumer_it_does_not_know_alone(consumer: Any) -> None:
+    assert not _records.install(consumer)
+
+
+def test_install_leaves_a_fetcher_with_slots_alone() -> None:
+    class SlottedFetcher:
+        __slots__ = ()
+        PartitionRecords = Fetcher.PartitionRecords
+
+    assert not _records.install(types.SimpleNamespace(_fetcher=SlottedFetcher()))
 
 
 def test_this_kafka_python_is_served_by_the_fast_decoder() -> None:

@@ -359,12 +359,16 @@ _INCOMPATIBLE = _compatible()
 
 def install(consumer: Any) -> bool:
     """Make ``consumer`` decode its fetches with :class:`PartitionRecords`; False if it can't."""
+    why = _INCOMPATIBLE
     fetcher = getattr(consumer, "_fetcher", None)
-    if _INCOMPATIBLE is not None or fetcher is None:
-        log.debug(
-            "kafka reader: kafka-python's record decoder in use (%s)",
-            _INCOMPATIBLE or "no fetcher",
-        )
+    if why is None and getattr(fetcher, "PartitionRecords", None) is not Fetcher.PartitionRecords:
+        why = f"the consumer's fetcher is a {type(fetcher).__name__}"
+    if why is None:
+        try:
+            fetcher.PartitionRecords = PartitionRecords
+        except AttributeError as exc:  # a fetcher with __slots__
+            why = f"the fetcher takes no decoder ({exc})"
+    if why is not None:
+        log.debug("kafka reader: kafka-python's record decoder in use: %s", why)
         return False
-    fetcher.PartitionRecords = PartitionRecords
     return True
