@@ -360,7 +360,7 @@ _INCOMPATIBLE = _compatible()
 def install(consumer: Any) -> bool:
     """Make ``consumer`` decode its fetches with :class:`PartitionRecords`; False if it can't."""
     why = _INCOMPATIBLE
-    fetcher = getattr(consumer, "_fetcher", None)
+    fetcher: Any = getattr(consumer, "_fetcher", None)
     if why is None and getattr(fetcher, "PartitionRecords", None) is not Fetcher.PartitionRecords:
         why = f"the consumer's fetcher is a {type(fetcher).__name__}"
     if why is None:
