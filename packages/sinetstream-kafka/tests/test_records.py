@@ -257,12 +257,13 @@ def test_with_check_crcs_off_a_garbled_record_is_a_corrupt_record_error() -> Non
 
 
 def test_deserializers_leave_decoding_to_kafka_python() -> None:
-    class Upper:
+    class Tagged:
         def deserialize(self, topic: str, headers: Any, data: bytes | None) -> Any:
-            return data.upper() if data is not None else None
+            return (topic, data)
 
-    records = assert_same(plain(3), value_deserializer=Upper(), key_deserializer=Upper())
-    assert records[0].value == b"\x00" * 10
+    records = assert_same(plain(3), value_deserializer=Tagged(), key_deserializer=Tagged())
+    assert records[1].value == ("sensors", b"\x01" * 10)
+    assert records[1].key == ("sensors", None)
 
 
 def test_install_replaces_the_decoder_of_one_consumer_only() -> None:
