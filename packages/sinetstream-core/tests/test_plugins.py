@@ -11,6 +11,7 @@ import pytest
 from sinetstream import (
     AsyncMessageReader,
     AsyncMessageWriter,
+    InvalidMessageError,
     Message,
     MessageReader,
     MessageWriter,
@@ -193,6 +194,10 @@ class Reader:
                 data = self.q.get(timeout=self.timeout)
             except queue.Empty:
                 return
+            if data is None:  # stored by a test: a message this backend cannot hand over
+                from sinetstream.error import InvalidMessageError
+
+                raise InvalidMessageError("a damaged message in the store")
             yield data, "topic", None
 
     def metrics(self):
@@ -309,6 +314,31 @@ def test_110_constructor_and_type_spec() -> None:
             assert writer.publish(b"x") == "stored"
             assert writer.metrics.raw == {"custom": 1}
         assert [m.value for m in reader] == [b"x"]
+
+
+@pytest.mark.usefixtures("plugins")
+@pytest.mark.parametrize("on_invalid", ["raise", "skip"])
+def test_an_invalid_message_raised_by_a_backend_counts_and_can_be_skipped(on_invalid: str) -> None:
+    opts = {"no_config": True, "type": "oldstyle", "type_spec": {"prefix": "p/"}}
+    topic = f"bad-{on_invalid}"
+    with MessageReader(None, topic, receive_timeout_ms=100, on_invalid_message=on_invalid,
+                       **opts) as reader:  # fmt: skip
+        with MessageWriter(None, topic, **opts) as writer:
+            writer.publish(b"before")
+            import v110_plugin  # type: ignore[import-not-found]  # written by the fixture
+
+            v110_plugin.store[f"p/{topic}"].put(None)
+            writer.publish(b"after")
+        if on_invalid == "raise":
+            it = iter(reader)
+            assert next(it).value == b"before"
+            with pytest.raises(InvalidMessageError, match="damaged"):
+                next(it)
+            assert [m.value for m in reader] == [b"after"]
+        else:
+            assert [m.value for m in reader] == [b"before", b"after"]
+        assert reader.metrics.invalid_message_count_total == 1
+        assert reader.metrics.error_count_total == 1
 
 
 @pytest.mark.usefixtures("plugins")

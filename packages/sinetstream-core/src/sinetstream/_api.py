@@ -461,6 +461,15 @@ class MessageReader(_ReaderBase):
                     raise StopIteration from None
                 self._metrics.error()
                 raise
+            except InvalidMessageError as exc:
+                # The backend received something it cannot hand over (e.g. a corrupt
+                # Kafka batch, already skipped): treated as an undecodable message.
+                self._iterator = None
+                self._metrics.error(invalid_message=True)
+                if self._skip_invalid:
+                    _log.warning("skipped invalid messages: %s", exc)
+                    continue
+                raise
             except SinetError:
                 self._iterator = None
                 self._metrics.error()
@@ -563,6 +572,15 @@ class AsyncMessageReader(_ReaderBase):
             self._report(exc, exc.__traceback__, count=True)
 
     def _failed(self, error: BaseException, tb: TracebackType | None = None) -> None:
+        if isinstance(error, InvalidMessageError):
+            # The backend received something it cannot hand over (e.g. a corrupt Kafka
+            # batch, already skipped): treated as an undecodable message.
+            self._metrics.error(invalid_message=True)
+            if self._skip_invalid:
+                _log.warning("skipped invalid messages: %s", error)
+                return
+            self._report(error, tb)
+            return
         self._report(error, tb, count=True)
 
     def _report(self, error: BaseException, tb: TracebackType | None, count: bool = False) -> None:
