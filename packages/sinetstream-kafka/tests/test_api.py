@@ -14,6 +14,7 @@ from sinetstream import (
     AsyncMessageReader,
     AsyncMessageWriter,
     ConnectionError,  # noqa: A004
+    InvalidMessageError,
     MessageReader,
     MessageWriter,
 )
@@ -132,3 +133,72 @@ def test_unreachable_through_api() -> None:
               "type_spec": {"bootstrap_timeout_ms": 500}}  # fmt: skip
     with pytest.raises(ConnectionError):
         MessageWriter(None, f"t-{uuid.uuid4().hex[:6]}", no_config=True, **params).open()
+
+
+def _with_a_corrupt_batch(tansu: str, topic: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """good-1, then a batch whose CRC is wrong (Tansu stores it as given), then good-2."""
+    import kafka.record.default_records as records
+
+    with MessageWriter(type="kafka", brokers=tansu, topic=topic, value_type="text",
+                       no_config=True, type_spec={"linger_ms": 0}) as writer:  # fmt: skip
+        writer.publish("good-1")
+        crc = records.calc_crc32c
+        monkeypatch.setattr(records, "calc_crc32c", lambda data: (crc(data) + 1) & 0xFFFFFFFF)
+        writer.publish("damaged")
+        monkeypatch.setattr(records, "calc_crc32c", crc)
+        writer.publish("good-2")
+
+
+def _reader_params(tansu: str, topic: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "kafka", "brokers": tansu, "topics": topic, "value_type": "text",
+            "no_config": True, "receive_timeout_ms": 3000,
+            "type_spec": {"group_id": None, "auto_offset_reset": "earliest"},
+            **extra}  # fmt: skip
+
+
+def test_a_corrupt_batch_is_an_invalid_message_and_reading_goes_on(
+    tansu: str, make_topic: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: the error was a bare SinetError, and the next iteration spun in
+    # kafka-python's poll at 100% CPU for ever, receive_timeout_ms or not.
+    topic = make_topic(tansu)
+    _with_a_corrupt_batch(tansu, topic, monkeypatch)
+    with MessageReader(**_reader_params(tansu, topic)) as reader:
+        it = iter(reader)
+        assert next(it).value == "good-1"
+        with pytest.raises(InvalidMessageError, match=r"1 record at offset 1 of .*skipped"):
+            next(it)
+        assert [m.value for m in reader] == ["good-2"]
+        assert reader.metrics.invalid_message_count_total == 1
+
+
+def test_skipping_invalid_messages_skips_a_corrupt_batch(
+    tansu: str, make_topic: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = make_topic(tansu)
+    _with_a_corrupt_batch(tansu, topic, monkeypatch)
+    with MessageReader(**_reader_params(tansu, topic, on_invalid_message="skip")) as reader:
+        assert [m.value for m in reader] == ["good-1", "good-2"]
+        assert reader.metrics.invalid_message_count_total == 1
+
+
+def test_the_async_reader_reports_a_corrupt_batch_and_goes_on(
+    tansu: str, make_topic: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = make_topic(tansu)
+    _with_a_corrupt_batch(tansu, topic, monkeypatch)
+    got: list[str] = []
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def on_message(message: Any) -> None:
+        got.append(message.value)
+        if message.value == "good-2":
+            done.set()
+
+    with AsyncMessageReader(**_reader_params(tansu, topic)) as reader:
+        reader.on_failure = lambda exc, tb: failures.append(exc)
+        reader.on_message = on_message
+        assert done.wait(20)
+    assert got == ["good-1", "good-2"]
+    assert [type(f) for f in failures] == [InvalidMessageError]

@@ -24,6 +24,7 @@ from sinetstream.error import (
     AuthorizationError,
     ConnectionError,  # noqa: A004 - sinetstream's name
     InvalidArgumentError,
+    InvalidMessageError,
     NotOpenError,
     SinetError,
 )
@@ -31,6 +32,7 @@ from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessa
 
 from ._errors import open_client, to_sinet_error
 from ._params import ReaderConfig, reader_config
+from ._records import CorruptRecords
 from ._records import install as install_record_decoder
 
 __all__ = ["KafkaAsyncReader", "KafkaReader"]
@@ -216,6 +218,24 @@ class _ReaderBase:
             log.warning("kafka reader: could not rewind undelivered records: %s", exc)
         consumer.close(autocommit=bool(self._cfg.consumer.get("enable_auto_commit")))
 
+    def _skip_corrupt(self, consumer: KafkaConsumer, exc: Exception) -> InvalidMessageError | None:
+        """For a fetch that found corrupt records: seek past them and say which they were.
+
+        Reading goes on after them, as after any message that cannot be decoded.
+        """
+        lost: CorruptRecords | None = getattr(exc, "corrupt_records", None)
+        if lost is None:
+            return None
+        tp = lost.partition
+        consumer.seek(tp, lost.after)
+        count = lost.after - lost.first
+        return InvalidMessageError(
+            f"kafka: {count} record{'s' if count > 1 else ''} at offset {lost.first}"
+            f"{f'-{lost.after - 1}' if count > 1 else ''} of {tp.topic}[{tp.partition}] "
+            f"cannot be decoded and {'were' if count > 1 else 'was'} skipped (the broker's "
+            f"log is damaged or the data was altered on the way): {exc}"
+        )
+
     def _commit_before_delivery(self, consumer: KafkaConsumer) -> None:
         # AT_MOST_ONCE: a crash after this point loses the batch instead of repeating it.
         try:
@@ -344,6 +364,9 @@ class KafkaReader(_ReaderBase, PluginMessageReader):
                 except Exception as exc:
                     if self._consumer is not consumer:
                         return
+                    corrupt = self._skip_corrupt(consumer, exc)
+                    if corrupt is not None:
+                        raise corrupt from exc
                     raise to_sinet_error(exc, f"reading {self._cfg.topics}") from exc
                 if fetched:
                     queue.extend(fetched.values())
@@ -503,6 +526,10 @@ class KafkaAsyncReader(_ReaderBase, PluginAsyncMessageReader):
             except Exception as exc:
                 if stop.is_set():
                     break
+                corrupt = self._skip_corrupt(consumer, exc)
+                if corrupt is not None:
+                    self._fail(corrupt)
+                    continue
                 err = to_sinet_error(exc, doing)
                 self._fail(err)
                 if isinstance(err, (AuthenticationError, AuthorizationError)):

@@ -23,7 +23,7 @@ import inspect
 import logging
 import struct
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka.consumer.fetcher import ConsumerRecord, Fetcher
 from kafka.errors import CorruptRecordError
@@ -32,7 +32,7 @@ from kafka.record.legacy_records import LegacyRecordBatch
 from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 
-__all__ = ["PartitionRecords", "install"]
+__all__ = ["CorruptRecords", "PartitionRecords", "install"]
 
 log = logging.getLogger("sinetstream_kafka")
 
@@ -41,6 +41,8 @@ log = logging.getLogger("sinetstream_kafka")
 # MaxTimestamp, ProducerId, ProducerEpoch, BaseSequence, record count.
 _BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")
 _LENGTH = struct.Struct(">i")
+_OFFSET = struct.Struct(">q")
+_LAST_DELTA_AT = 23  # a v2 batch's LastOffsetDelta
 _LOG_OVERHEAD = 12  # BaseOffset and Length: every format frames its batches so
 _MAGIC_AT = 16  # the magic byte sits here in every format
 _CRC_FROM = 21  # a v2 batch's CRC covers the bytes from Attributes on
@@ -69,8 +71,22 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         raise CorruptRecordError("record batch truncated inside a varint") from None
 
 
+class CorruptRecords(NamedTuple):
+    """Records a fetch could not decode: ``first`` up to, not including, ``after``.
+
+    Set as ``corrupt_records`` on the ``CorruptRecordError`` that ``poll`` raises;
+    seeking to ``after`` skips them.
+    """
+
+    partition: Any  # the TopicPartition
+    first: int
+    after: int
+
+
 class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
     """kafka-python's ``Fetcher.PartitionRecords`` with a fast v2 batch decoder."""
+
+    _batch_at = 0  # where the batch being decoded starts in the fetched bytes
 
     def _unpack_records(
         self, tp: Any, records: Any, key_deserializer: Any, value_deserializer: Any
@@ -81,12 +97,43 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
             return
         if not isinstance(data, bytes):
             data = bytes(data)
+        self._batch_at = 0
         try:
             yield from self._batches(tp, data)
-        except (IndexError, struct.error, UnicodeDecodeError) as exc:
-            raise CorruptRecordError(
+        except (IndexError, struct.error, UnicodeDecodeError, CorruptRecordError) as exc:
+            raise self._corrupt(tp, data, exc) from None
+
+    def take(self, n: int | None = None) -> list[Any]:
+        """kafka-python's ``take``, but a PartitionRecords that raised is drained.
+
+        kafka-python's fetcher asks a PartitionRecords that raised once for more
+        records, in a loop that ends only when it is drained (``poll`` spun there
+        forever at 100% CPU after a corrupt batch, ignoring its timeout). Drained,
+        the fetch is over and ``poll`` raises; its caller can seek past the
+        :class:`CorruptRecords` the error carries.
+        """
+        try:
+            records: list[Any] = super().take(n)
+        except Exception:
+            self.drain()
+            raise
+        return records
+
+    def _corrupt(self, tp: Any, data: bytes, exc: Exception) -> CorruptRecordError:
+        """``exc`` as a CorruptRecordError that names the records it makes unreadable."""
+        err: Any = exc
+        if not isinstance(exc, CorruptRecordError):
+            err = CorruptRecordError(
                 f"record batch for partition {tp} is truncated or malformed: {exc}"
-            ) from None
+            )
+        at = self._batch_at
+        first = _OFFSET.unpack_from(data, at)[0]
+        after = first + 1
+        if data[at + _MAGIC_AT] == 2 and len(data) >= at + _BATCH_HEADER.size:
+            after = first + _LENGTH.unpack_from(data, at + _LAST_DELTA_AT)[0] + 1
+        first = max(first, self.next_fetch_offset)
+        err.corrupt_records = CorruptRecords(tp, first, max(after, first + 1))
+        return err
 
     def _batches(self, tp: Any, data: bytes) -> Iterator[Any]:
         topic, partition = tp.topic, tp.partition
@@ -99,6 +146,7 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
             batch_end = pos + _LOG_OVERHEAD + _LENGTH.unpack_from(data, pos + 8)[0]
             if batch_end > end:
                 break  # a partial batch ends every full fetch: fetched again next time
+            self._batch_at = pos
             if batch_end - pos < _MIN_BATCH:
                 raise CorruptRecordError(
                     "Record size is less than the minimum record overhead "
