@@ -265,6 +265,15 @@ def test_a_corrupt_batch_names_the_records_to_skip_and_ends_the_fetch() -> None:
     assert not part  # drained: kafka-python's fetcher moves on instead of asking again
 
 
+def test_a_batch_too_short_at_the_end_of_a_fetch_is_a_corrupt_record_error() -> None:
+    payload = plain(2) + struct.pack(">qi", 2, 0)  # a batch of length 0, the fetch's last bytes
+    part = PartitionRecords(0, TP, MemoryRecords(payload))
+    assert len(part.take()) == 2
+    with pytest.raises(CorruptRecordError) as info:
+        part.take()
+    assert info.value.corrupt_records == _records.CorruptRecords(TP, 2, 3)
+
+
 def test_with_check_crcs_off_a_garbled_record_is_a_corrupt_record_error() -> None:
     data = bytearray(plain(3, 100))
     data[61] = 0x7E  # the first record's length

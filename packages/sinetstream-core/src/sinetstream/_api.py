@@ -414,13 +414,24 @@ class _ReaderBase(_MessageIO):
         try:
             value, tstamp, unc, comp = self._decode(data, getattr(data, "timestamp", 0))
         except InvalidMessageError as exc:
-            self._metrics.error(invalid_message=True)
-            if self._skip_invalid:
-                _log.warning("skipped an invalid message on topic %r: %s", topic, exc)
+            if self._counted_invalid(exc, f" on topic {topic!r}"):
                 return None
             raise
         self._metrics.message(len(data), unc, comp)
         return Message(value, topic, tstamp, raw)
+
+    def _counted_invalid(self, exc: InvalidMessageError, where: str = "") -> bool:
+        """Count an invalid message; True when it is skipped (``on_invalid_message: skip``).
+
+        Also for what a backend received but cannot hand over (a corrupt Kafka
+        batch, which the backend has moved past): it raises or reports
+        InvalidMessageError, and it is treated as an undecodable message.
+        """
+        self._metrics.error(invalid_message=True)
+        if self._skip_invalid:
+            _log.warning("skipped an invalid message%s: %s", where, exc)
+            return True
+        return False
 
 
 class MessageReader(_ReaderBase):
@@ -462,12 +473,8 @@ class MessageReader(_ReaderBase):
                 self._metrics.error()
                 raise
             except InvalidMessageError as exc:
-                # The backend received something it cannot hand over (e.g. a corrupt
-                # Kafka batch, already skipped): treated as an undecodable message.
                 self._iterator = None
-                self._metrics.error(invalid_message=True)
-                if self._skip_invalid:
-                    _log.warning("skipped invalid messages: %s", exc)
+                if self._counted_invalid(exc):
                     continue
                 raise
             except SinetError:
@@ -573,13 +580,8 @@ class AsyncMessageReader(_ReaderBase):
 
     def _failed(self, error: BaseException, tb: TracebackType | None = None) -> None:
         if isinstance(error, InvalidMessageError):
-            # The backend received something it cannot hand over (e.g. a corrupt Kafka
-            # batch, already skipped): treated as an undecodable message.
-            self._metrics.error(invalid_message=True)
-            if self._skip_invalid:
-                _log.warning("skipped invalid messages: %s", error)
-                return
-            self._report(error, tb)
+            if not self._counted_invalid(error):
+                self._report(error, tb)
             return
         self._report(error, tb, count=True)
 

@@ -129,7 +129,7 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
         at = self._batch_at
         first = _OFFSET.unpack_from(data, at)[0]
         after = first + 1
-        if data[at + _MAGIC_AT] == 2 and len(data) >= at + _BATCH_HEADER.size:
+        if len(data) >= at + _BATCH_HEADER.size and data[at + _MAGIC_AT] == 2:
             after = first + _LENGTH.unpack_from(data, at + _LAST_DELTA_AT)[0] + 1
         first = max(first, self.next_fetch_offset)
         err.corrupt_records = CorruptRecords(tp, first, max(after, first + 1))
