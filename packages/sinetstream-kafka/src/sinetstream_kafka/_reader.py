@@ -229,11 +229,13 @@ class _ReaderBase:
         tp = lost.partition
         consumer.seek(tp, lost.after)
         count = lost.after - lost.first
+        if count == 1:
+            lost_records = f"1 record at offset {lost.first}"
+        else:
+            lost_records = f"{count} records at offsets {lost.first}-{lost.after - 1}"
         return InvalidMessageError(
-            f"kafka: {count} record{'s' if count > 1 else ''} at offset {lost.first}"
-            f"{f'-{lost.after - 1}' if count > 1 else ''} of {tp.topic}[{tp.partition}] "
-            f"cannot be decoded and {'were' if count > 1 else 'was'} skipped (the broker's "
-            f"log is damaged or the data was altered on the way): {exc}"
+            f"kafka: {lost_records} of {tp.topic}[{tp.partition}] cannot be decoded, skipped "
+            f"(the broker's log is damaged or the data was altered on the way): {exc}"
         )
 
     def _commit_before_delivery(self, consumer: KafkaConsumer) -> None:

@@ -97,7 +97,6 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
             return
         if not isinstance(data, bytes):
             data = bytes(data)
-        self._batch_at = 0
         try:
             yield from self._batches(tp, data)
         except (IndexError, struct.error, UnicodeDecodeError, CorruptRecordError) as exc:
