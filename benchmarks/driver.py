@@ -3,8 +3,8 @@
 Started as ``python driver.py --impl sinetstream`` (the ``sinetstream`` that
 this Python imports: ours in the bench venv, SINETStream 1.10 in the reference
 venv) or ``--impl raw`` (kafka-python / paho-mqtt directly, see ``_raw.py``).
-Both run the same workload code, ``sinetstream/_workload.py``, loaded by path
-when the imported ``sinetstream`` does not ship it (the reference).
+Both run the same workload code, the package ``sinetstream/_workload/``, loaded
+by path when the imported ``sinetstream`` does not ship it (the reference).
 
 Protocol: one JSON job per stdin line; one JSON reply per stdout line. A
 ``read`` job first replies ``{"event": "ready"}`` once the reader is open, then
@@ -23,17 +23,19 @@ from types import ModuleType
 from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
-WORKLOAD_PATH = (
-    HERE.parent / "packages" / "sinetstream-core" / "src" / "sinetstream" / "_workload.py"
-)
+WORKLOAD_DIR = HERE.parent / "packages" / "sinetstream-core" / "src" / "sinetstream" / "_workload"
 
 
 def load_workload() -> ModuleType:
-    """Our ``sinetstream._workload`` if installed, else the same file from the source tree."""
+    """Our ``sinetstream._workload`` if installed, else the same package from the source tree."""
     try:
         from sinetstream import _workload  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
-        spec = importlib.util.spec_from_file_location("bench_workload", WORKLOAD_PATH)
+        spec = importlib.util.spec_from_file_location(
+            "bench_workload",
+            WORKLOAD_DIR / "__init__.py",
+            submodule_search_locations=[str(WORKLOAD_DIR)],  # its modules import each other
+        )
         if spec is None or spec.loader is None:
             raise
         module = importlib.util.module_from_spec(spec)

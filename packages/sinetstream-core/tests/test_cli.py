@@ -481,6 +481,31 @@ def test_workload_percentile_and_payloads() -> None:
     assert len(zlib.compress(noise)) > len(noise)
 
 
+def test_workload_loads_by_path_with_the_standard_library_only() -> None:
+    """benchmarks/driver.py loads the package by path beside the reference 1.10."""
+    from sinetstream import _workload
+
+    directory = Path(_workload.__file__).parent
+    code = (
+        "import importlib.util, sys\n"
+        "sys.modules['sinetstream'] = None\n"
+        f"spec = importlib.util.spec_from_file_location('wl', {str(directory / '__init__.py')!r},"
+        f" submodule_search_locations=[{str(directory)!r}])\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['wl'] = module\n"
+        "spec.loader.exec_module(module)\n"
+        "print(' '.join(module.__all__), module.percentile([1.0, 2.0, 3.0], 50))\n"
+    )
+    # -S: no site-packages, so any import beyond the standard library fails.
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    *names, median = result.stdout.split()
+    assert names == _workload.__all__
+    assert median == "2.0"
+
+
 def test_workload_codec_and_queue_loops(broker_name: str) -> None:
     import sinetstream
     from sinetstream import _workload
