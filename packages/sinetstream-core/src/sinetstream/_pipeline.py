@@ -31,6 +31,7 @@ _V3_HEADER_LEN = 6
 
 
 def flag_param(params: Mapping[str, Any], name: str) -> bool:
+    """The boolean parameter ``name`` (true/false or 1/0; missing or null is false)."""
     value = params.get(name, False)
     if value is None:
         return False

@@ -36,6 +36,8 @@ _ON_INVALID = ("raise", "skip")
 
 
 class _ReaderBase(MessageIO):
+    """What both readers share: topics, timeout, invalid-message policy, Decoder, seeking."""
+
     _is_reader = True
 
     def __init__(

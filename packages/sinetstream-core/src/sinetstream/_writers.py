@@ -25,6 +25,8 @@ _new_bytes = bytes.__new__
 
 
 class _WriterBase(MessageIO):
+    """What both writers share: the topic, the Encoder, and ``_encode_message``."""
+
     _is_reader = False
 
     def __init__(
