@@ -140,7 +140,7 @@ def test_info_and_usage(broker_name: str) -> None:
 
 
 def test_seek_on_a_backend_without_it_is_a_sinet_error() -> None:
-    from sinetstream._api import _ReaderBase
+    from sinetstream._readers import _ReaderBase
 
     class Fake:
         pass

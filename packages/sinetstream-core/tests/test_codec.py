@@ -9,15 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sinetstream._codec import (
-    Decoder,
-    Encoder,
-    SINETStreamMessageDecoder,
-    SINETStreamMessageEncoder,
-    with_codec_defaults,
-)
-from sinetstream._config import DEFAULT_PARAMS
+from sinetstream._codec import SINETStreamMessageDecoder, SINETStreamMessageEncoder
 from sinetstream._message import Message
+from sinetstream._params import DEFAULT_PARAMS, with_defaults
+from sinetstream._pipeline import Decoder, Encoder
 from sinetstream._registry import registry
 from sinetstream.error import (
     AlreadyConnectedError,
@@ -33,7 +28,7 @@ TS = 1_767_225_600_000_123
 
 
 def params(**kw: Any) -> dict[str, Any]:
-    return with_codec_defaults(kw)
+    return with_defaults(kw)
 
 
 def crypto(mode: str = "GCM", **kw: Any) -> dict[str, Any]:
@@ -413,7 +408,7 @@ def test_reprs_hide_secrets() -> None:
 
 def test_defaults() -> None:
     assert DEFAULT_PARAMS["crypto"]["key_derivation"]["iteration"] == 10000
-    merged = with_codec_defaults({"crypto": {"key_derivation": {"iteration": 5}}})
+    merged = with_defaults({"crypto": {"key_derivation": {"iteration": 5}}})
     assert merged["crypto"]["key_derivation"] == {
         "algorithm": "pbkdf2",
         "salt_bytes": 8,

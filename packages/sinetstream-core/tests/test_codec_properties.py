@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sinetstream._codec import Decoder, Encoder, with_codec_defaults
-from sinetstream._crypto import MODES
+from sinetstream._crypto_config import MODES
+from sinetstream._params import with_defaults
+from sinetstream._pipeline import Decoder, Encoder
 from sinetstream.error import InvalidMessageError
 
 PASSWORD = "prop-Pässw0rd"
@@ -80,7 +81,7 @@ def configs(
             crypto["_keys"] = {version: bytes([version % 251]) * (key_length // 8)}
         p["data_encryption"] = True
         p["crypto"] = crypto
-    return with_codec_defaults(p)
+    return with_defaults(p)
 
 
 def values(p: dict[str, Any]) -> st.SearchStrategy[Any]:

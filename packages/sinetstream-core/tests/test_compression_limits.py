@@ -7,8 +7,8 @@ import zlib
 import pytest
 import zstandard
 from sinetstream import InvalidArgumentError, InvalidMessageError
-from sinetstream._codec import Decoder, Encoder
 from sinetstream._compression import MAX_DECOMPRESSED_BYTES, resolve_compression
+from sinetstream._pipeline import Decoder, Encoder
 
 
 def _params(algorithm: str, limit: int | None = None) -> dict[str, object]:

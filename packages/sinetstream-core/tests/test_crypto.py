@@ -11,13 +11,9 @@ from typing import Any
 
 import pytest
 import sinetstream._crypto as crypto_mod
-from sinetstream._crypto import (
-    MODES,
-    MessageDecryptor,
-    MessageEncryptor,
-    parse_crypto,
-    warn_if_unauthenticated,
-)
+from sinetstream._crypto import MessageDecryptor, MessageEncryptor
+from sinetstream._crypto_config import MODES, parse_crypto, warn_if_unauthenticated
+from sinetstream._crypto_modes import _next_iv_locked
 from sinetstream.error import InvalidArgumentError, InvalidMessageError
 
 PASSWORD = "s3cr3t-Pässword"
@@ -275,7 +271,7 @@ def test_ivs_are_never_repeated_across_threads(mode: str) -> None:
 
 def test_the_locked_iv_source_hands_out_distinct_ivs() -> None:
     # the source used when the GIL is disabled (free-threaded builds)
-    ivs = {crypto_mod._next_iv_locked() for _ in range(1000)}
+    ivs = {_next_iv_locked() for _ in range(1000)}
     assert len(ivs) == 1000
     assert all(len(iv) == 16 for iv in ivs)
 

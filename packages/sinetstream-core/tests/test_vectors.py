@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sinetstream._codec import (
-    Decoder,
-    Encoder,
-    SINETStreamMessageDecoder,
-    SINETStreamMessageEncoder,
-    with_codec_defaults,
-)
+from sinetstream._codec import SINETStreamMessageDecoder, SINETStreamMessageEncoder
+from sinetstream._params import with_defaults
+from sinetstream._pipeline import Decoder, Encoder
 
 VECTOR_DIR = Path(__file__).parent / "data" / "vectors"
 VECTOR_FILES = sorted(VECTOR_DIR.glob("*.json"))
@@ -50,7 +46,7 @@ def test_vector_files_present() -> None:
 @pytest.mark.parametrize("path", VECTOR_FILES, ids=lambda p: p.stem)
 def test_vector_decodes_with_decoder(path: Path) -> None:
     doc = load(path)
-    dec = Decoder(with_codec_defaults(doc["service_params"]))
+    dec = Decoder(with_defaults(doc["service_params"]))
     assert doc["messages"]
     for m in doc["messages"]:
         wire = base64.b64decode(m["wire_b64"])
@@ -80,7 +76,7 @@ def test_vector_layout_matches_our_encoder(path: Path) -> None:
     must agree in length and header, and decode with our reader.
     """
     doc = load(path)
-    p = with_codec_defaults(doc["service_params"])
+    p = with_defaults(doc["service_params"])
     enc, dec = Encoder(p), Decoder(p)
     encrypted = bool(doc["service_params"].get("data_encryption"))
     for m in doc["messages"]:
@@ -105,7 +101,7 @@ def test_encrypted_vector_fields() -> None:
             continue
         salt_len = c.get("key_derivation", {}).get("salt_bytes", 8)
         iv_len, tag_len = sizes[c["mode"]]
-        p = with_codec_defaults(doc["service_params"])
+        p = with_defaults(doc["service_params"])
         blocks = [base64.b64decode(m["wire_b64"]) for m in doc["messages"]]
         assert all(b[:6].hex() == "df0300000001" for b in blocks)
         # one salt per writer, a fresh IV per message

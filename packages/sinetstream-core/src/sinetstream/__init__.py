@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import typing as _typing
 
-from ._api import AsyncMessageReader, AsyncMessageWriter, MessageReader, MessageWriter
-from ._config import AT_LEAST_ONCE, AT_MOST_ONCE, EXACTLY_ONCE, Consistency
 from ._message import Message
 from ._metrics import Metrics
+from ._params import AT_LEAST_ONCE, AT_MOST_ONCE, EXACTLY_ONCE, Consistency
+from ._readers import AsyncMessageReader, MessageReader
 from ._value_type import BYTE_ARRAY, TEXT
 from ._version import __version__
+from ._writers import AsyncMessageWriter, MessageWriter
 from .error import (
     AlreadyConnectedError,
     AuthenticationError,

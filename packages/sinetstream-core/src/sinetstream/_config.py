@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import enum
 import os
 import tempfile
 import uuid
@@ -21,6 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._config_file import (
+    LATEST_CONFIG_VERSION,
+    ConfigFile,
+    decrypt_secrets,
+    parse_config_document,
+    read_yaml,
+)
+from ._params import copy_params, deep_merge, parse_consistency, with_defaults
 from .error import (
     InvalidArgumentError,
     InvalidConfigError,
@@ -31,55 +38,20 @@ from .error import (
 from .spi import ConfigVersion
 
 __all__ = [
-    "AT_LEAST_ONCE",
-    "AT_MOST_ONCE",
     "CONFIG_FILE_NAME",
-    "Consistency",
-    "DEFAULT_PARAMS",
-    "EXACTLY_ONCE",
-    "LATEST_CONFIG_VERSION",
     "ResolvedConfig",
     "check_config_file",
     "default_config_paths",
     "load_service",
+    "remove_temp_files",
     "resolve",
+    "write_inline_files",
 ]
 
 CONFIG_FILE_NAME = ".sinetstream_config.yml"
-LATEST_CONFIG_VERSION = 3
 
 
-class Consistency(enum.IntEnum):
-    """Delivery guarantee asked of the broker."""
-
-    AT_MOST_ONCE = 1
-    AT_LEAST_ONCE = 2
-    EXACTLY_ONCE = 3
-
-
-AT_MOST_ONCE = Consistency.AT_MOST_ONCE
-AT_LEAST_ONCE = Consistency.AT_LEAST_ONCE
-EXACTLY_ONCE = Consistency.EXACTLY_ONCE
-
-#: Library defaults, the bottom layer of every merge (SINETStream 1.10's values).
-DEFAULT_PARAMS: Mapping[str, Any] = {
-    "consistency": Consistency.AT_MOST_ONCE,
-    "value_type": "byte_array",
-    "data_encryption": False,
-    "data_compression": False,
-    "compression": {"algorithm": "gzip"},
-    "crypto": {
-        "key_length": 128,
-        "key_derivation": {
-            "algorithm": "pbkdf2",
-            "salt_bytes": 8,
-            "iteration": 10000,
-            "prf": "HMAC-SHA256",
-        },
-    },
-    "message_format": 3,
-    "user_data_only": False,
-}
+# --- lookup ----------------------------------------------------------------------------------
 
 
 def default_config_paths() -> list[Path]:
@@ -87,123 +59,12 @@ def default_config_paths() -> list[Path]:
     return [Path.cwd() / CONFIG_FILE_NAME, Path.home() / ".config" / "sinetstream" / "config.yml"]
 
 
-# --- YAML ------------------------------------------------------------------------------------
-
-
-class _Encrypted:
-    """A ``!sinetstream/encrypted`` scalar, decrypted after the whole file is read."""
-
-    __slots__ = ("blob",)
-
-    def __init__(self, blob: bytes) -> None:
-        self.blob = blob
-
-    def __repr__(self) -> str:
-        return "<encrypted secret>"
-
-
-def _yaml_loader() -> Any:
-    import base64
-
-    import yaml
-
-    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[misc]
-        pass
-
-    def encrypted(loader: Any, node: Any) -> _Encrypted:
-        text = "".join(str(loader.construct_scalar(node)).split())
-        return _Encrypted(base64.b64decode(text))
-
-    Loader.add_constructor("!sinetstream/encrypted", encrypted)
-    return Loader
-
-
-def _read_yaml(path: Path) -> Any:
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NoConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
-    try:
-        return yaml.load(text, Loader=_yaml_loader())
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidConfigError(f"{path}: malformed YAML{at}: {problem}") from exc
-
-
-def _decrypt_secrets(node: Any, path: Path) -> Any:
-    if isinstance(node, _Encrypted):
-        from ._secrets import decrypt_secret
-
-        return decrypt_secret(node.blob, source=str(path))
-    if isinstance(node, dict):
-        return {k: _decrypt_secrets(v, path) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_decrypt_secrets(v, path) for v in node]
-    return node
-
-
-# --- file shape --------------------------------------------------------------------------------
-
-
-@dataclass
-class ConfigFile:
-    """A parsed config file: its version and its services."""
-
-    path: Path
-    version: int
-    services: dict[str, Any]
-
-
-def parse_config_document(doc: Any, path: Path) -> ConfigFile:
-    """Check the shape of a loaded YAML document and split header from services."""
-    if not isinstance(doc, dict):
-        raise InvalidConfigError(
-            f"{path}: the top level must be a mapping of services, not {type(doc).__name__}"
-        )
-    if "header" in doc:
-        header = doc["header"]
-        if header is None:
-            header = {}
-        if not isinstance(header, dict):
-            raise InvalidConfigError(f"{path}: key 'header' must be a mapping")
-        version = header.get("version", LATEST_CONFIG_VERSION)
-        if version not in (2, 3) or isinstance(version, bool):
-            raise InvalidConfigError(
-                f"{path}: key 'header.version' is {version!r}; it must be 2 or 3"
-            )
-        if "config" not in doc:
-            raise InvalidConfigError(f"{path}: a file with a 'header' needs a 'config' mapping")
-        services = doc["config"]
-        where = "config"
-    else:
-        version = 1
-        services = doc
-        where = "the top level"
-    if not isinstance(services, dict):
-        raise InvalidConfigError(f"{path}: {where} must be a mapping of service names")
-    if not services:
-        raise InvalidConfigError(f"{path}: no service is defined in {where}")
-    for name, params in services.items():
-        if not isinstance(params, dict):
-            raise InvalidConfigError(
-                f"{path}: service {name!r} must be a mapping of parameters, "
-                f"not {type(params).__name__}"
-            )
-    return ConfigFile(path, int(version), services)
-
-
 def _find_config_file(config_file: str | os.PathLike[str] | None) -> ConfigFile:
     if config_file is not None:
         path = Path(config_file).expanduser()
         if not path.is_file():
             raise NoConfigError(f"{path}: config file not found (given as config_file)")
-        doc = _read_yaml(path)
+        doc = read_yaml(path)
         if doc is None:
             raise InvalidConfigError(f"{path}: the config file is empty")
         return parse_config_document(doc, path)
@@ -211,7 +72,7 @@ def _find_config_file(config_file: str | os.PathLike[str] | None) -> ConfigFile:
     for path in searched:
         if not path.is_file():
             continue
-        doc = _read_yaml(path)
+        doc = read_yaml(path)
         if doc is None:
             import logging
 
@@ -226,41 +87,6 @@ def _find_config_file(config_file: str | os.PathLike[str] | None) -> ConfigFile:
 
 
 # --- merge and resolve -------------------------------------------------------------------------
-
-
-def deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``top`` into ``base`` in place: mappings key by key, other values replaced."""
-    for key, value in top.items():
-        old = base.get(key)
-        if isinstance(old, dict) and isinstance(value, Mapping):
-            deep_merge(old, value)
-        else:
-            base[key] = value
-    return base
-
-
-def copy_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    # Callables and user objects (value_serializer, value_type objects) are kept by
-    # reference; containers are copied so the caller's dicts are never mutated.
-    def copy_node(node: Any) -> Any:
-        if isinstance(node, Mapping):
-            return {k: copy_node(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [copy_node(v) for v in node]
-        return node
-
-    return dict(copy_node(params))
-
-
-def parse_consistency(value: Any, where: str) -> Consistency:
-    """Accept a Consistency member or its exact name; anything else is an error."""
-    if isinstance(value, Consistency):
-        return value
-    if isinstance(value, str) and value in Consistency.__members__:
-        return Consistency[value]
-    raise InvalidArgumentError(
-        f"{where}consistency: {value!r} is not one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE"
-    )
 
 
 @dataclass
@@ -311,7 +137,7 @@ def load_service(
             f"{cfg.path}: service {service!r} is not defined; defined services: "
             + ", ".join(map(str, cfg.services))
         )
-    params = _decrypt_secrets(copy.deepcopy(cfg.services[service]), cfg.path)
+    params = decrypt_secrets(copy.deepcopy(cfg.services[service]), cfg.path)
     return service, ConfigVersion(cfg.version), params, cfg.path
 
 
@@ -328,8 +154,7 @@ def resolve(
     kwargs = dict(kwargs)
     no_config = bool(kwargs.pop("no_config", False))
     name, version, file_params, source = load_service(service, config, config_file, no_config)
-    params = copy_params(DEFAULT_PARAMS)
-    deep_merge(params, copy_params(file_params))
+    params = with_defaults(file_params)
     deep_merge(params, copy_params(kwargs))
     resolved = ResolvedConfig(name, version, params, source)
     prefix = resolved.where()
@@ -418,7 +243,7 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
 
     p = Path(path).expanduser()
     try:
-        doc = _read_yaml(p)
+        doc = read_yaml(p)
         if doc is None:
             return [f"{p}: the config file is empty"]
         cfg = parse_config_document(doc, p)
@@ -427,8 +252,7 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
     problems: list[str] = []
     for name, service_params in cfg.services.items():
         prefix = f"{p}: service {name!r}: "
-        params = copy_params(DEFAULT_PARAMS)
-        deep_merge(params, copy_params(service_params))
+        params = with_defaults(service_params)
         try:
             parse_consistency(params.get("consistency"), prefix)
         except SinetError as exc:
@@ -451,7 +275,7 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
                     "move messaging-system parameters under 'type_spec'"
                 )
         try:
-            from ._codec import Decoder, Encoder
+            from ._pipeline import Decoder, Encoder
 
             Encoder(params)
             Decoder(params)

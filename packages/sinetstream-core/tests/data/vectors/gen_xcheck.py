@@ -141,7 +141,8 @@ def case(name: str, mode: str, key_length: int, **extra: Any) -> None:
 
 def write_ours(out: str) -> None:
     """With sinetstream importable: encrypt a few messages per mode and key length."""
-    from sinetstream._codec import Encoder, with_codec_defaults
+    from sinetstream._params import with_defaults
+    from sinetstream._pipeline import Encoder
 
     docs = []
     for mode in ("CBC", "CFB", "OFB", "CTR", "OPENPGP", "EAX", "GCM"):
@@ -154,7 +155,7 @@ def write_ours(out: str) -> None:
                 "password": PASSWORD,
                 "key_derivation": {"iteration": 50, "prf": "HMAC-SHA384", "salt_bytes": 5},
             }
-            enc = Encoder(with_codec_defaults({"data_encryption": True, "crypto": crypto}))
+            enc = Encoder(with_defaults({"data_encryption": True, "crypto": crypto}))
             wires = [enc.encode(bytes(range(i * 7 % 256)), 123)[0] for i in range(5)]
             docs.append({"crypto": crypto, "wire": [base64.b64encode(w).decode() for w in wires]})
     Path(out).write_text(json.dumps(docs))
