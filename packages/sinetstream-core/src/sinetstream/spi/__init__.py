@@ -42,7 +42,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._promise import SinetPromise as PublishPromise
+    from sinetstream._promise import SinetPromise as PublishPromise
 
 __all__ = [
     "COMMON_PARAMS",
@@ -273,7 +273,7 @@ class PluginCompression(ABC):
 def __getattr__(name: str) -> Any:
     # PublishPromise needs the promise library, slow to import: load it on first use.
     if name == "PublishPromise":
-        from ._promise import SinetPromise
+        from sinetstream._promise import SinetPromise
 
         return SinetPromise
     raise AttributeError(f"module 'sinetstream.spi' has no attribute {name!r}")
