@@ -9,6 +9,7 @@ Kafka, and every consistency level maps to what Kafka can really guarantee.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
+from sinetstream.spi.params import Params, check_text, service_where
 
 __all__ = [
     "DEFAULT_BOOTSTRAP_TIMEOUT_MS",
@@ -145,15 +147,6 @@ def _tls(tls: Any) -> dict[str, Any]:
     return out
 
 
-def _as_text(name: str, value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidArgumentError(f"kafka: {name} is not valid UTF-8") from None
-    return value
-
-
 def _common(
     confver: ConfigVersion, params: Mapping[str, Any], accepted: frozenset[str]
 ) -> dict[str, Any]:
@@ -167,7 +160,8 @@ def _common(
         config["client_id"] = str(client_id)
     config.update(_tls(params.get("tls")))
 
-    spec = messaging_params(confver, params)
+    p = Params.messaging(confver, params, "kafka")
+    spec = p.values
     strict = confver.type_spec()
     for key, value in spec.items():
         if key in _RESERVED:
@@ -188,8 +182,8 @@ def _common(
             log.warning("kafka: parameter %r is not a kafka-python setting; ignored", key)
 
     for name in _TEXT_SECRETS:
-        if name in config:
-            config[name] = _as_text(name, config[name])
+        if isinstance(config.get(name), (bytes, bytearray)):
+            config[name] = check_text(p.key(name), config[name], where=p.where)
     mechanism = config.get("sasl_mechanism")
     username = config.get("sasl_plain_username")
     if isinstance(mechanism, str) and mechanism.startswith("SCRAM-") and isinstance(username, str):
@@ -336,24 +330,16 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
         if consistency == "EXACTLY_ONCE":
             config.setdefault("isolation_level", "read_committed")
 
-    timeout = params.get("receive_timeout_ms", float("inf"))
-    if timeout is None:
-        timeout = float("inf")
-    try:
-        timeout = float(timeout)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"receive_timeout_ms must be a number, not {timeout!r}"
-        ) from None
-    if timeout < 0:
-        raise InvalidArgumentError(f"receive_timeout_ms must be >= 0, not {timeout!r}")
+    timeout = Params(params, where=service_where(params, "kafka")).get_number(
+        "receive_timeout_ms", None, minimum=0, allow_inf=True
+    )
     return ReaderConfig(
         topics=topics,
         pattern=pattern,
         consumer=config,
         consistency=consistency,
         group_id=group_id,
-        receive_timeout_ms=timeout,
+        receive_timeout_ms=math.inf if timeout is None else timeout,
         commit_before_delivery=commit_before,
         start_at_end=start_at_end,
     )

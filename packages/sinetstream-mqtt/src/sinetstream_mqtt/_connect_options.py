@@ -116,7 +116,9 @@ def _encode_will_payload(payload: Any, encoder_params: dict[str, Any]) -> bytes:
     return bytes(encoded)
 
 
-def will_settings(value: Any, default_qos: int, v5: bool, key: str = "will") -> WillSettings | None:
+def will_settings(
+    value: Any, default_qos: int, v5: bool, key: str = "will", where: str = ""
+) -> WillSettings | None:
     """The ``will`` parameter (``key`` in messages), its payload a SINETStream message."""
     if value is None:
         return None
@@ -129,7 +131,7 @@ def will_settings(value: Any, default_qos: int, v5: bool, key: str = "will") -> 
         raise InvalidArgumentError(f"MQTT will topic {topic!r} must not contain + or #")
     if "payload" not in value or value["payload"] is None:
         raise InvalidArgumentError("MQTT will needs a payload")
-    will = Params(value, prefix=f"{key}.")
+    will = Params(value, where=where, prefix=f"{key}.")
     if value.get("qos") is not None:
         qos = will.get_int("qos", None, minimum=0, maximum=2)
     elif value.get("consistency") is not None:
@@ -144,6 +146,6 @@ def will_settings(value: Any, default_qos: int, v5: bool, key: str = "will") -> 
         topic=topic,
         payload=payload,
         qos=qos if qos is not None else default_qos,
-        retain=check_bool(f"{key}.retain", value.get("retain", False)),
+        retain=check_bool(will.key("retain"), value.get("retain", False), where=where),
         delay_interval=will.get_int("delay_interval", None, minimum=0),
     )

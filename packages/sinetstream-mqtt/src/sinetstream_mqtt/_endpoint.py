@@ -86,13 +86,14 @@ def _ssl_constant(name: str, value: Any, prefix: str) -> Any:
 
 
 def tls_settings(
-    common: Any, specific: Any, specific_insecure: Any, insecure_key: str = "tls_insecure"
+    common: Any, specific: Any, insecure_flag: bool | None, where: str = ""
 ) -> tuple[dict[str, Any] | None, bool | None]:
     """Merge the common ``tls`` and the MQTT-specific ``tls`` (specific wins).
 
-    ``specific_insecure`` is the (already unwrapped) ``tls_insecure`` value,
-    ``insecure_key`` its name in messages. Returns the arguments of paho's
-    ``tls_set`` (``None``: no TLS) and the ``tls_insecure_set`` flag.
+    ``insecure_flag`` is the checked ``tls_insecure`` parameter (it overrides
+    ``tls.check_hostname``); ``where`` names the service in messages. Returns
+    the arguments of paho's ``tls_set`` (``None``: no TLS) and the
+    ``tls_insecure_set`` flag.
     """
     enabled = False
     merged: dict[str, Any] = {}
@@ -110,7 +111,7 @@ def tls_settings(
         enabled = True
         for key, item in value.items():
             if key == "check_hostname":
-                insecure = not check_bool("tls.check_hostname", item)
+                insecure = not check_bool("tls.check_hostname", item, where=where)
             elif key in _TLS_KEYS:
                 merged[key] = item
             elif key.endswith("_data"):
@@ -120,8 +121,8 @@ def tls_settings(
                 )
             else:
                 log.warning("ignoring tls parameter %r (not supported by the MQTT backend)", key)
-    if specific_insecure is not None:
-        insecure = check_bool(insecure_key, specific_insecure)
+    if insecure_flag is not None:
+        insecure = insecure_flag
     if not enabled:
         return None, None
     if "cert_reqs" in merged:
@@ -129,7 +130,9 @@ def tls_settings(
     if "tls_version" in merged:
         merged["tls_version"] = _ssl_constant("tls_version", merged["tls_version"], "PROTOCOL_")
     if merged.get("keyfile_password") is not None:
-        merged["keyfile_password"] = check_text("tls.keyfile_password", merged["keyfile_password"])
+        merged["keyfile_password"] = check_text(
+            "tls.keyfile_password", merged["keyfile_password"], where=where
+        )
     for key in ("ca_certs", "certfile", "keyfile", "ciphers"):
         if merged.get(key) is not None and not isinstance(merged[key], str):
             raise InvalidArgumentError(f"tls.{key} must be a string")

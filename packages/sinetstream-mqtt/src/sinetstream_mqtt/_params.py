@@ -262,7 +262,9 @@ def _reconnect_delay(p: Params) -> tuple[float, float] | None:
     lo = delays.get_number("min_delay", 1.0, positive=True, unit="seconds")
     hi = delays.get_number("max_delay", 120.0, positive=True, unit="seconds")
     if hi < lo:
-        raise InvalidArgumentError("reconnect_delay.max_delay must be >= min_delay")
+        raise InvalidArgumentError(
+            f"{p.where}{delays.key('max_delay')}: must be >= min_delay ({lo:g}), got {hi:g}"
+        )
     return float(lo), float(hi)
 
 
@@ -307,7 +309,7 @@ def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role
         insecure = check_bool(
             p.key("tls_insecure"), _unwrap(p, "tls_insecure", "value"), where=where
         )
-    tls, tls_insecure = tls_settings(params.get("tls"), mp.get("tls"), insecure)
+    tls, tls_insecure = tls_settings(params.get("tls"), mp.get("tls"), insecure, where)
     host, port = parse_broker(params.get("brokers"), tls is not None, transport)
 
     client_id = params.get("client_id")
@@ -354,7 +356,7 @@ def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role
         tls_insecure=tls_insecure,
         username=username,
         password=password,
-        will=will_settings(mp.get("will"), qos, v5, p.key("will")),
+        will=will_settings(mp.get("will"), qos, v5, p.key("will"), where),
         reconnect_delay=_reconnect_delay(p),
         connect_properties=connect_properties,
         receive_buffer_size=p.get_int("receive_buffer_size", 10000, minimum=1),
