@@ -32,6 +32,9 @@ Contracts (those of the SINETStream v1.2 plugin guide, kept by 1.10):
 
 Subclassing the ABCs below is recommended, not required: a class that defines
 the required methods anywhere in its MRO is accepted.
+
+Check parameters in the constructor with :mod:`sinetstream.spi.params`: typed
+getters whose errors name the service, the key and the valid values.
 """
 
 from __future__ import annotations
