@@ -10,10 +10,12 @@ from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion
 from sinetstream.spi import params as params_module
 from sinetstream.spi.params import (
+    CONSISTENCY_NAMES,
     Params,
     check_bool,
     check_bytes,
     check_choice,
+    check_consistency,
     check_int,
     check_number,
     check_str,
@@ -174,6 +176,23 @@ def test_choice_message_is_the_crypto_message() -> None:
         check_choice("crypto.mode", "XYZ", modes, ignore_case=True)
 
 
+def test_consistency_from_member_name_or_number() -> None:
+    from sinetstream import Consistency
+
+    assert check_consistency("consistency", Consistency.EXACTLY_ONCE) == "EXACTLY_ONCE"
+    assert check_consistency("consistency", "AT_LEAST_ONCE") == "AT_LEAST_ONCE"
+    assert [check_consistency("c", n) for n in (1, 2, 3)] == list(CONSISTENCY_NAMES)
+
+
+@pytest.mark.parametrize("value", [None, True, 0, 4, "at_least_once", "SOMETIMES", 2.0])
+def test_consistency_rejects(value: Any) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        check_consistency("consistency", value, where="w: ")
+    assert str(info.value) == (
+        f"w: consistency: {value!r} is not one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE"
+    )
+
+
 def test_str() -> None:
     assert check_str("name", "") == ""
     assert check_str("name", "x", allow_empty=False) == "x"
@@ -219,6 +238,7 @@ def test_where_prefixes_every_message() -> None:
         lambda: check_int("k", "1", where="w: "),
         lambda: check_number("k", "1", where="w: "),
         lambda: check_choice("k", "x", ("y",), where="w: "),
+        lambda: check_consistency("k", "x", where="w: "),
         lambda: check_str("k", 1, where="w: "),
         lambda: check_text("k", 1, where="w: "),
         lambda: check_bytes("k", 1, where="w: "),

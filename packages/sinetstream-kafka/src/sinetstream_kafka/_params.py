@@ -18,7 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
-from sinetstream.spi.params import Params, check_text, service_where
+from sinetstream.spi.params import Params, check_consistency, check_text, service_where
 
 __all__ = [
     "DEFAULT_BOOTSTRAP_TIMEOUT_MS",
@@ -69,20 +69,14 @@ def _scram_saslname(username: str) -> str:
     return username.replace("=", "=3D").replace(",", "=2C")
 
 
-def consistency_name(value: Any) -> str:
-    """The consistency level as its name, from an enum member, a name or 1/2/3."""
+def consistency_name(value: Any, where: str = "") -> str:
+    """The consistency level as its name, from an enum member, a name or 1/2/3.
+
+    ``None`` is AT_MOST_ONCE; ``where`` names the service in the message.
+    """
     if value is None:
         return "AT_MOST_ONCE"
-    name = getattr(value, "name", None)
-    if isinstance(name, str):
-        return name
-    if isinstance(value, str) and value in ("AT_MOST_ONCE", "AT_LEAST_ONCE", "EXACTLY_ONCE"):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3:
-        return ("AT_MOST_ONCE", "AT_LEAST_ONCE", "EXACTLY_ONCE")[value - 1]
-    raise InvalidArgumentError(
-        f"consistency must be AT_MOST_ONCE, AT_LEAST_ONCE or EXACTLY_ONCE, not {value!r}"
-    )
+    return check_consistency("consistency", value, where=where)
 
 
 @dataclass
@@ -211,7 +205,7 @@ def writer_config(confver: ConfigVersion, params: Mapping[str, Any]) -> WriterCo
         topic = topic[0]
     if not isinstance(topic, str) or not topic:
         raise InvalidArgumentError(f"kafka writer: set 'topic' to one topic name (got {topic!r})")
-    consistency = consistency_name(params.get("consistency"))
+    consistency = consistency_name(params.get("consistency"), service_where(params, "kafka"))
     spec = messaging_params(confver, params)
     config = _common(confver, params, _PRODUCER_KEYS)
     config.setdefault("batch_size", DEFAULT_BATCH_SIZE)
@@ -293,7 +287,7 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
     """Validate reader params and build the KafkaConsumer config."""
     topics = _topics(params)
     pattern = _pattern(topics)
-    consistency = consistency_name(params.get("consistency"))
+    consistency = consistency_name(params.get("consistency"), service_where(params, "kafka"))
     spec = messaging_params(confver, params)
     config = _common(confver, params, _CONSUMER_KEYS)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sinetstream.error import InvalidArgumentError, UnsupportedServiceTypeError
-from sinetstream.spi.params import Params, check_bool
+from sinetstream.spi.params import CONSISTENCY_NAMES, Params, check_bool, check_consistency
 
 __all__ = [
     "V5_CONNECT_PROPERTIES",
@@ -37,8 +37,6 @@ V5_CONNECT_PROPERTIES = {
 # encoder that turns the payload into a SINETStream message.
 _WILL_OWN_KEYS = frozenset({"topic", "payload", "qos", "retain", "delay_interval", "consistency"})
 
-_QOS_OF_CONSISTENCY = {"AT_MOST_ONCE": 0, "AT_LEAST_ONCE": 1, "EXACTLY_ONCE": 2}
-
 
 @dataclass(frozen=True)
 class WillSettings:
@@ -51,18 +49,11 @@ class WillSettings:
     delay_interval: int | None
 
 
-def consistency_qos(consistency: Any) -> int:
-    """The QoS of a consistency level (``None``: AT_MOST_ONCE)."""
-    # Consistency is an IntEnum (1, 2, 3) in the core; names are accepted too
-    # so that the plugin can be driven directly through the SPI.
+def consistency_qos(consistency: Any, key: str = "consistency", where: str = "") -> int:
+    """The QoS of a consistency level (``None``: AT_MOST_ONCE, QoS 0)."""
     if consistency is None:
         return 0
-    name = getattr(consistency, "name", consistency)
-    if isinstance(name, str) and name in _QOS_OF_CONSISTENCY:
-        return _QOS_OF_CONSISTENCY[name]
-    if isinstance(consistency, int) and not isinstance(consistency, bool) and 1 <= consistency <= 3:
-        return int(consistency) - 1
-    raise InvalidArgumentError(f"unknown consistency {consistency!r}")
+    return CONSISTENCY_NAMES.index(check_consistency(key, consistency, where=where))
 
 
 def v5_properties(p: Params) -> dict[str, Any]:
@@ -135,7 +126,7 @@ def will_settings(
     if value.get("qos") is not None:
         qos = will.get_int("qos", None, minimum=0, maximum=2)
     elif value.get("consistency") is not None:
-        qos = consistency_qos(value["consistency"])
+        qos = consistency_qos(value["consistency"], will.key("consistency"), where)
     else:
         qos = default_qos
     if value.get("delay_interval") is not None and not v5:

@@ -320,7 +320,7 @@ def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role
 
     qos = p.get_int("qos", None, minimum=0, maximum=2)
     if qos is None:
-        qos = consistency_qos(params.get("consistency"))
+        qos = consistency_qos(params.get("consistency"), where=where)
 
     ws_path, ws_headers = _websocket(p)
     username, password = _credentials(p)

@@ -34,10 +34,12 @@ from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
 
 __all__ = [
+    "CONSISTENCY_NAMES",
     "Params",
     "check_bool",
     "check_bytes",
     "check_choice",
+    "check_consistency",
     "check_int",
     "check_number",
     "check_str",
@@ -47,6 +49,9 @@ __all__ = [
 ]
 
 _D = TypeVar("_D")
+
+#: The consistency levels by name, in the order of their numbers 1, 2, 3.
+CONSISTENCY_NAMES = ("AT_MOST_ONCE", "AT_LEAST_ONCE", "EXACTLY_ONCE")
 
 _TRUE = frozenset({"true", "yes", "on"})
 _FALSE = frozenset({"false", "no", "off"})
@@ -163,6 +168,22 @@ def check_choice(
         elif value in allowed:
             return value
     raise InvalidArgumentError(f"{where}{key}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def check_consistency(key: str, value: Any, *, where: str = "") -> str:
+    """A consistency level as its name, from a ``Consistency`` member, its name or 1..3.
+
+    The core hands a plugin a ``Consistency`` member; the names and numbers are
+    accepted for plugins driven directly through the SPI.
+    """
+    name = getattr(value, "name", value)
+    if isinstance(name, str) and name in CONSISTENCY_NAMES:
+        return name
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3:
+        return CONSISTENCY_NAMES[value - 1]
+    raise InvalidArgumentError(
+        f"{where}{key}: {value!r} is not one of {', '.join(CONSISTENCY_NAMES)}"
+    )
 
 
 def check_str(key: str, value: Any, *, allow_empty: bool = True, where: str = "") -> str:
