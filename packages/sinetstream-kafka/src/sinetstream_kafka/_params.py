@@ -18,7 +18,13 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
-from sinetstream.spi.params import Params, check_consistency, check_text, service_where
+from sinetstream.spi.params import (
+    Params,
+    check_consistency,
+    check_str_list,
+    check_text,
+    service_where,
+)
 
 __all__ = [
     "DEFAULT_BOOTSTRAP_TIMEOUT_MS",
@@ -248,20 +254,7 @@ def _topics(params: Mapping[str, Any]) -> list[str]:
     topics = params.get("topics")
     if topics is None:
         topics = params.get("topic")
-    if isinstance(topics, str):
-        topics = [topics]
-    if not isinstance(topics, (list, tuple)) or not topics:
-        raise InvalidArgumentError(
-            f"kafka reader: set 'topics' to one or more topics (got {topics!r})"
-        )
-    out = []
-    for t in topics:
-        if not isinstance(t, str) or not t:
-            raise InvalidArgumentError(
-                f"kafka reader: topic names must be non-empty strings, not {t!r}"
-            )
-        out.append(t)
-    return out
+    return check_str_list("topics", topics, where=service_where(params, "kafka"))
 
 
 def _pattern(topics: list[str]) -> str | None:

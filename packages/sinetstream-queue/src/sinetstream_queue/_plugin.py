@@ -30,7 +30,7 @@ from sinetstream.spi import (
     PluginMessageWriter,
     PublishPromise,
 )
-from sinetstream.spi.params import Params
+from sinetstream.spi.params import Params, check_str_list, service_where
 
 from ._broker import Broker, Record, Subscription, broker, timeout_seconds
 
@@ -55,12 +55,8 @@ def _settings(confver: ConfigVersion, params: Mapping[str, Any]) -> tuple[Broker
 
 
 def _reader_topics(params: Mapping[str, Any]) -> list[str]:
-    topics = params.get("topics") or ([params["topic"]] if params.get("topic") else [])
-    if isinstance(topics, str):
-        topics = [topics]
-    if not topics:
-        raise InvalidArgumentError("topics: a queue reader needs at least one topic")
-    return list(topics)
+    topics = params.get("topics") or params.get("topic")
+    return check_str_list("topics", topics, where=service_where(params, "queue"))
 
 
 def _writer_topic(params: Mapping[str, Any]) -> str:
