@@ -270,6 +270,28 @@ def test_invalid_values(key: str, value: Any) -> None:
         writer_settings(type_spec=spec)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("connection_timeout", float("nan")), ("close_timeout", float("nan")), ("qos", 1.0)],
+)
+def test_nan_seconds_and_float_qos_are_rejected(key: str, value: Any) -> None:
+    # NaN once passed the "positive" check; a float QoS reached paho as it was.
+    with pytest.raises(InvalidArgumentError, match=key):
+        writer_settings(type_spec={key: value})
+
+
+def test_messages_name_the_service_and_the_key_path() -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        writer_settings(service="sensors", type_spec={"keepalive": 0})
+    assert str(info.value) == (
+        "mqtt service 'sensors': type_spec.keepalive: must be an integer >= 1, got 0"
+    )
+    with pytest.raises(
+        InvalidArgumentError, match=r"^mqtt: will\.qos: must be an integer in 0\.\.2"
+    ):
+        writer_settings(V2, will={"topic": "w", "payload": b"x", "qos": 3})
+
+
 def test_will_is_a_sinetstream_message() -> None:
     from sinetstream._codec import SINETStreamMessageDecoder
 

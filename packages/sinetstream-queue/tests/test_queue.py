@@ -159,6 +159,12 @@ def test_bad_parameters(name: str, spec: dict[str, object], match: str) -> None:
         _writer(name, **spec)
 
 
+def test_nan_publish_timeout_is_rejected(name: str) -> None:
+    # NaN once passed every comparison and meant "do not wait at all".
+    with pytest.raises(InvalidArgumentError, match=r"publish_timeout_ms: must be a number >= 0"):
+        _writer(name, publish_timeout_ms=float("nan"))
+
+
 def test_writer_needs_a_topic(name: str) -> None:
     with pytest.raises(InvalidArgumentError, match="topic"):
         MessageWriter(no_config=True, type="queue", brokers=name)

@@ -9,6 +9,7 @@ Kafka, and every consistency level maps to what Kafka can really guarantee.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,13 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
+from sinetstream.spi.params import (
+    Params,
+    check_consistency,
+    check_str_list,
+    check_text,
+    service_where,
+)
 
 __all__ = [
     "DEFAULT_BOOTSTRAP_TIMEOUT_MS",
@@ -67,20 +75,14 @@ def _scram_saslname(username: str) -> str:
     return username.replace("=", "=3D").replace(",", "=2C")
 
 
-def consistency_name(value: Any) -> str:
-    """The consistency level as its name, from an enum member, a name or 1/2/3."""
+def consistency_name(value: Any, where: str = "") -> str:
+    """The consistency level as its name, from an enum member, a name or 1/2/3.
+
+    ``None`` is AT_MOST_ONCE; ``where`` names the service in the message.
+    """
     if value is None:
         return "AT_MOST_ONCE"
-    name = getattr(value, "name", None)
-    if isinstance(name, str):
-        return name
-    if isinstance(value, str) and value in ("AT_MOST_ONCE", "AT_LEAST_ONCE", "EXACTLY_ONCE"):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3:
-        return ("AT_MOST_ONCE", "AT_LEAST_ONCE", "EXACTLY_ONCE")[value - 1]
-    raise InvalidArgumentError(
-        f"consistency must be AT_MOST_ONCE, AT_LEAST_ONCE or EXACTLY_ONCE, not {value!r}"
-    )
+    return check_consistency("consistency", value, where=where)
 
 
 @dataclass
@@ -145,15 +147,6 @@ def _tls(tls: Any) -> dict[str, Any]:
     return out
 
 
-def _as_text(name: str, value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidArgumentError(f"kafka: {name} is not valid UTF-8") from None
-    return value
-
-
 def _common(
     confver: ConfigVersion, params: Mapping[str, Any], accepted: frozenset[str]
 ) -> dict[str, Any]:
@@ -167,7 +160,8 @@ def _common(
         config["client_id"] = str(client_id)
     config.update(_tls(params.get("tls")))
 
-    spec = messaging_params(confver, params)
+    p = Params.messaging(confver, params, "kafka")
+    spec = p.values
     strict = confver.type_spec()
     for key, value in spec.items():
         if key in _RESERVED:
@@ -188,8 +182,8 @@ def _common(
             log.warning("kafka: parameter %r is not a kafka-python setting; ignored", key)
 
     for name in _TEXT_SECRETS:
-        if name in config:
-            config[name] = _as_text(name, config[name])
+        if isinstance(config.get(name), (bytes, bytearray)):
+            config[name] = check_text(p.key(name), config[name], where=p.where)
     mechanism = config.get("sasl_mechanism")
     username = config.get("sasl_plain_username")
     if isinstance(mechanism, str) and mechanism.startswith("SCRAM-") and isinstance(username, str):
@@ -217,7 +211,7 @@ def writer_config(confver: ConfigVersion, params: Mapping[str, Any]) -> WriterCo
         topic = topic[0]
     if not isinstance(topic, str) or not topic:
         raise InvalidArgumentError(f"kafka writer: set 'topic' to one topic name (got {topic!r})")
-    consistency = consistency_name(params.get("consistency"))
+    consistency = consistency_name(params.get("consistency"), service_where(params, "kafka"))
     spec = messaging_params(confver, params)
     config = _common(confver, params, _PRODUCER_KEYS)
     config.setdefault("batch_size", DEFAULT_BATCH_SIZE)
@@ -260,20 +254,7 @@ def _topics(params: Mapping[str, Any]) -> list[str]:
     topics = params.get("topics")
     if topics is None:
         topics = params.get("topic")
-    if isinstance(topics, str):
-        topics = [topics]
-    if not isinstance(topics, (list, tuple)) or not topics:
-        raise InvalidArgumentError(
-            f"kafka reader: set 'topics' to one or more topics (got {topics!r})"
-        )
-    out = []
-    for t in topics:
-        if not isinstance(t, str) or not t:
-            raise InvalidArgumentError(
-                f"kafka reader: topic names must be non-empty strings, not {t!r}"
-            )
-        out.append(t)
-    return out
+    return check_str_list("topics", topics, where=service_where(params, "kafka"))
 
 
 def _pattern(topics: list[str]) -> str | None:
@@ -299,7 +280,7 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
     """Validate reader params and build the KafkaConsumer config."""
     topics = _topics(params)
     pattern = _pattern(topics)
-    consistency = consistency_name(params.get("consistency"))
+    consistency = consistency_name(params.get("consistency"), service_where(params, "kafka"))
     spec = messaging_params(confver, params)
     config = _common(confver, params, _CONSUMER_KEYS)
 
@@ -336,24 +317,16 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
         if consistency == "EXACTLY_ONCE":
             config.setdefault("isolation_level", "read_committed")
 
-    timeout = params.get("receive_timeout_ms", float("inf"))
-    if timeout is None:
-        timeout = float("inf")
-    try:
-        timeout = float(timeout)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"receive_timeout_ms must be a number, not {timeout!r}"
-        ) from None
-    if timeout < 0:
-        raise InvalidArgumentError(f"receive_timeout_ms must be >= 0, not {timeout!r}")
+    timeout = Params(params, where=service_where(params, "kafka")).get_number(
+        "receive_timeout_ms", None, minimum=0, allow_inf=True
+    )
     return ReaderConfig(
         topics=topics,
         pattern=pattern,
         consumer=config,
         consistency=consistency,
         group_id=group_id,
-        receive_timeout_ms=timeout,
+        receive_timeout_ms=math.inf if timeout is None else timeout,
         commit_before_delivery=commit_before,
         start_at_end=start_at_end,
     )

@@ -13,33 +13,26 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka import KafkaConsumer
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
     ConnectionError,  # noqa: A004 - sinetstream's name
-    InvalidArgumentError,
-    InvalidMessageError,
     NotOpenError,
-    SinetError,
 )
 from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
 
-from ._errors import open_client, to_sinet_error
-from ._params import ReaderConfig, reader_config
-from ._records import CorruptRecords
-from ._records import install as install_record_decoder
+from ._consumer import ReaderBase
+from ._errors import to_sinet_error
 
 __all__ = ["KafkaAsyncReader", "KafkaReader"]
 
 log = logging.getLogger("sinetstream_kafka")
 
-Record = Any  # kafka.consumer.fetcher.ConsumerRecord
 OnMessage = Callable[[bytes, "str | None", Any], None]
 OnFailure = Callable[[BaseException, "TracebackType | None"], None]
 
@@ -90,212 +83,7 @@ class _ConnectionWatch:
         return now - self._down_since
 
 
-class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Signals the first completed group join (even one that assigns nothing)."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.event.set()
-
-
-class _ReaderBase:
-    """Open/close, the fetch queue and the optional hooks shared by both readers."""
-
-    def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
-        self._cfg: ReaderConfig = reader_config(confver, params)
-        self._consumer: KafkaConsumer | None = None
-        # Fetched, not yet handed over: lists of one partition's records, in order.
-        self._queue: deque[list[Record]] = deque()
-        # The list being handed over and how many of its records were handed over.
-        self._current: list[Record] = []
-        self._handed = 0
-        self._lock = threading.Lock()
-
-    # -- open / close ------------------------------------------------------------
-    def _open_consumer(self) -> KafkaConsumer:
-        cfg = self._cfg
-        config = dict(cfg.consumer)
-        consumer: KafkaConsumer = open_client(KafkaConsumer, config)
-        install_record_decoder(consumer)
-        deadline_ms = float(config.get("bootstrap_timeout_ms", 10_000))
-        try:
-            if cfg.group_id is None:
-                consumer.assign(self._all_partitions(consumer, deadline_ms))
-            else:
-                listener = _Assigned()
-                if cfg.pattern is not None:
-                    consumer.subscribe(pattern=cfg.pattern, listener=listener)
-                else:
-                    consumer.subscribe(topics=cfg.topics, listener=listener)
-                # Joining takes about session_timeout_ms / 2 on some brokers: wait for
-                # it here, so that messages published after open() are received.
-                join_ms = deadline_ms + float(config.get("session_timeout_ms", 45_000))
-                self._await_join(consumer, listener.event, join_ms)
-            assigned = consumer.assignment()
-            if cfg.start_at_end and assigned:
-                fresh = [
-                    tp
-                    for tp in assigned
-                    if cfg.group_id is None
-                    or consumer.committed(tp, timeout_ms=deadline_ms) is None
-                ]
-                if fresh:
-                    consumer.seek_to_end(*fresh)
-                    # Drop what the join's poll fetched from before open() on those.
-                    skip = set(fresh)
-                    kept = [
-                        r
-                        for r in self._queue
-                        if TopicPartition(r[0].topic, r[0].partition) not in skip
-                    ]
-                    self._queue = deque(kept)
-            # Resolve start offsets now rather than at the first poll, for the same reason.
-            for tp in assigned:
-                consumer.position(tp, timeout_ms=deadline_ms)
-            if self._queue and cfg.commit_before_delivery:
-                self._commit_before_delivery(consumer)
-        except Exception as exc:
-            consumer.close(autocommit=False, timeout_ms=0)
-            raise to_sinet_error(exc, f"subscribing to {cfg.topics}") from exc
-        return consumer
-
-    def _all_partitions(self, consumer: KafkaConsumer, timeout_ms: float) -> list[TopicPartition]:
-        """Every partition of the topics, for a reader without a consumer group."""
-        out: list[TopicPartition] = []
-        deadline = time.monotonic() + timeout_ms / 1000
-        for topic in self._cfg.topics:
-            parts = consumer.partitions_for_topic(topic)
-            while not parts and time.monotonic() < deadline:
-                time.sleep(0.05)
-                parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                raise InvalidArgumentError(
-                    f"kafka reader: topic {topic!r} does not exist; a reader without a group "
-                    "(group_id: null) reads existing topics only: create it or use a group"
-                )
-            out.extend(TopicPartition(topic, p) for p in sorted(parts))
-        return out
-
-    def _await_join(
-        self, consumer: KafkaConsumer, joined: threading.Event, timeout_ms: float
-    ) -> None:
-        deadline = time.monotonic() + timeout_ms / 1000
-        while not joined.is_set() and time.monotonic() < deadline:
-            self._enqueue(consumer.poll(timeout_ms=100))
-        if not joined.is_set():
-            log.warning(
-                "kafka reader: group %r not joined within %.0f ms; still trying",
-                self._cfg.group_id,
-                timeout_ms,
-            )
-
-    def _enqueue(self, records: Mapping[TopicPartition, list[Record]]) -> None:
-        if records:
-            self._queue.extend(records.values())
-
-    def _rewind(self, consumer: KafkaConsumer) -> None:
-        """Seek back to the first record not handed over, in every partition."""
-        current, handed = self._current, self._handed
-        if handed < len(current):
-            rec = current[handed]
-            consumer.seek(TopicPartition(rec.topic, rec.partition), rec.offset)
-        for records in self._queue:
-            rec = records[0]
-            consumer.seek(TopicPartition(rec.topic, rec.partition), rec.offset)
-        self._queue.clear()
-        self._current, self._handed = [], 0
-
-    def _close_consumer(self, consumer: KafkaConsumer) -> None:
-        try:
-            if consumer.assignment():
-                self._rewind(consumer)
-        except Exception as exc:
-            log.warning("kafka reader: could not rewind undelivered records: %s", exc)
-        consumer.close(autocommit=bool(self._cfg.consumer.get("enable_auto_commit")))
-
-    def _skip_corrupt(self, consumer: KafkaConsumer, exc: Exception) -> InvalidMessageError | None:
-        """For a fetch that found corrupt records: seek past them and say which they were.
-
-        Reading goes on after them, as after any message that cannot be decoded.
-        """
-        lost: CorruptRecords | None = getattr(exc, "corrupt_records", None)
-        if lost is None:
-            return None
-        tp = lost.partition
-        consumer.seek(tp, lost.after)
-        count = lost.after - lost.first
-        if count == 1:
-            lost_records = f"1 record at offset {lost.first}"
-        else:
-            lost_records = f"{count} records at offsets {lost.first}-{lost.after - 1}"
-        return InvalidMessageError(
-            f"kafka: {lost_records} of {tp.topic}[{tp.partition}] cannot be decoded, skipped "
-            f"(the broker's log is damaged or the data was altered on the way): {exc}"
-        )
-
-    def _commit_before_delivery(self, consumer: KafkaConsumer) -> None:
-        # AT_MOST_ONCE: a crash after this point loses the batch instead of repeating it.
-        try:
-            consumer.commit()
-        except Exception as exc:
-            log.warning("kafka reader: offset commit before delivery failed: %s", exc)
-
-    # -- optional hooks ------------------------------------------------------------
-    def metrics(self) -> Any:
-        """kafka-python's raw consumer metrics (``{MetricName: KafkaMetric}``)."""
-        consumer = self._consumer
-        return consumer.metrics(raw=True) if consumer is not None else None
-
-    def reset_metrics(self) -> None:
-        """kafka-python metrics cannot be reset; kept for the SPI."""
-
-    def info(self, ipath: list[str], kwargs: Mapping[str, Any]) -> Any:
-        """Topics, pattern, group id, client id, bootstrap servers and assignment."""
-        cfg = self._cfg
-        consumer = self._consumer
-        assignment: list[tuple[str, int]] = []
-        if consumer is not None:
-            assignment = sorted((tp.topic, tp.partition) for tp in consumer.assignment())
-        data: Any = {
-            "topics": list(cfg.topics),
-            "pattern": cfg.pattern,
-            "group_id": cfg.group_id,
-            "client_id": consumer.config["client_id"]
-            if consumer
-            else cfg.consumer.get("client_id"),
-            "bootstrap_servers": cfg.consumer["bootstrap_servers"],
-            "consistency": cfg.consistency,
-            "assignment": assignment,
-            "open": consumer is not None,
-        }
-        for name in ipath:
-            if not isinstance(data, Mapping) or name not in data:
-                return None
-            data = data[name]
-        return data
-
-    def _seek(self, consumer: KafkaConsumer, to_end: bool) -> None:
-        if not consumer.assignment():
-            raise SinetError(
-                "kafka reader: no partition is assigned to this reader (more readers in the "
-                "group than partitions?); nothing to seek"
-            )
-        self._queue.clear()
-        self._current, self._handed = [], 0
-        if to_end:
-            consumer.seek_to_end()
-        else:
-            consumer.seek_to_beginning()
-        for tp in consumer.assignment():
-            consumer.position(tp)
-
-
-class KafkaReader(_ReaderBase, PluginMessageReader):
+class KafkaReader(ReaderBase, PluginMessageReader):
     """``type: kafka`` reader: iterate to get ``(bytes, topic, ConsumerRecord)`` tuples."""
 
     def open(self) -> None:
@@ -379,7 +167,7 @@ class KafkaReader(_ReaderBase, PluginMessageReader):
                     return
 
 
-class KafkaAsyncReader(_ReaderBase, PluginAsyncMessageReader):
+class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
     """``type: kafka`` callback reader: one thread polls and calls ``on_message`` in order.
 
     Every failure (poll errors, exceptions raised by ``on_message``) goes to

@@ -32,6 +32,8 @@ from kafka.record.legacy_records import LegacyRecordBatch
 from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 
+from ._record_fields import read_headers, serialized_header_size, varint
+
 __all__ = ["CorruptRecords", "PartitionRecords", "install"]
 
 log = logging.getLogger("sinetstream_kafka")
@@ -51,24 +53,6 @@ _COMPRESSION = 0x07
 _LOG_APPEND_TIME = 0x08
 _CONTROL = 0x20
 _NEW = tuple.__new__  # a namedtuple built without its keyword-parsing __new__
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """A zigzag varint (Kafka's varint/varlong) at ``pos``: (value, next position)."""
-    result = 0
-    shift = 0
-    try:
-        while True:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return (result >> 1) ^ -(result & 1), pos
-            shift += 7
-            if shift > 63:
-                raise CorruptRecordError("record varint longer than 10 bytes")
-    except IndexError:
-        raise CorruptRecordError("record batch truncated inside a varint") from None
 
 
 class CorruptRecords(NamedTuple):
@@ -228,26 +212,26 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
                     length = (u >> 1) ^ -(u & 1)
                     pos += 2
                 else:
-                    length, pos = _varint(data, pos)
+                    length, pos = varint(data, pos)
                 start = pos
                 b = data[pos + 1]  # after Attributes (unused)
                 if b < 0x80:
                     ts_delta = (b >> 1) ^ -(b & 1)
                     pos += 2
                 else:
-                    ts_delta, pos = _varint(data, pos + 1)
+                    ts_delta, pos = varint(data, pos + 1)
                 b = data[pos]
                 if b < 0x80:
                     offset_delta = (b >> 1) ^ -(b & 1)
                     pos += 1
                 else:
-                    offset_delta, pos = _varint(data, pos)
+                    offset_delta, pos = varint(data, pos)
                 if data[pos] == 1:  # -1: no key
                     key = None
                     key_size = -1
                     pos += 1
                 else:
-                    key_size, pos = _varint(data, pos)
+                    key_size, pos = varint(data, pos)
                     if key_size < 0:
                         key = None
                         key_size = -1
@@ -263,7 +247,7 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
                     value_size = (u >> 1) ^ -(u & 1)
                     pos += 2
                 else:
-                    value_size, pos = _varint(data, pos)
+                    value_size, pos = varint(data, pos)
                 if value_size < 0:
                     value = None
                     value_size = -1
@@ -275,7 +259,7 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
                     header_size = -1
                     pos += 1
                 else:
-                    headers, header_size, pos = _headers(data, pos)
+                    headers, header_size, pos = read_headers(data, pos)
                 if pos - start != length:
                     raise CorruptRecordError(
                         f"Invalid record size: expected to read {length} bytes in record "
@@ -340,39 +324,8 @@ class PartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
                 record.checksum,
                 len(key) if key is not None else -1,
                 len(value) if value is not None else -1,
-                _header_size(headers),
+                serialized_header_size(headers),
             )
-
-
-def _header_size(headers: list[tuple[str, bytes | None]]) -> int:
-    """kafka-python's ``serialized_header_size``: -1 without headers."""
-    if not headers:
-        return -1
-    return sum(len(k.encode("utf-8")) + (len(v) if v is not None else 0) for k, v in headers)
-
-
-def _headers(data: bytes, pos: int) -> tuple[list[tuple[str, bytes | None]], int, int]:
-    """A record's headers at ``pos``: (headers, serialized size, next position)."""
-    count, pos = _varint(data, pos)
-    if count < 0:
-        raise CorruptRecordError(f"Found invalid number of record headers {count}")
-    headers: list[tuple[str, bytes | None]] = []
-    size = 0
-    for _ in range(count):
-        key_len, pos = _varint(data, pos)
-        if key_len < 0:
-            raise CorruptRecordError(f"Invalid negative header key size {key_len}")
-        key = data[pos : pos + key_len].decode("utf-8")
-        pos += key_len
-        value_len, pos = _varint(data, pos)
-        value: bytes | None = None
-        if value_len >= 0:
-            value = data[pos : pos + value_len]
-            pos += value_len
-            size += value_len
-        size += key_len
-        headers.append((key, value))
-    return headers, size if headers else -1, pos
 
 
 def _compatible() -> str | None:

@@ -1,32 +1,14 @@
 """paho's ``Client``, reading the socket in large chunks and reporting each read burst.
 
-paho reads a packet with three or four ``recv`` calls (command byte, length
-bytes, body) and goes back to ``select()`` after every packet. Each of those
-system calls releases the GIL, which hands it to whichever thread wants it
-(the thread iterating the reader, the one publishing): per message, a few
-thread switches that cost more than the message itself. Here the socket is read
-64 KiB at a time into a buffer that paho's small reads are served from, and
-every packet already in that buffer is handled before paho selects again.
+The sockets it uses (:mod:`._sockets`) read 64 KiB at a time, join the
+packets one write pass sends, and wake the network thread once per burst of
+publishes. Here every packet already in the read buffer is handled before
+paho selects again, and ``after_read`` is called once per burst, so a reader
+can hand its messages to the iterating thread in one batch instead of waking
+it for each one.
 
-``after_read`` is called once per burst, so a reader can hand its messages to
-the iterating thread in one batch instead of waking it for each one.
-
-paho also wakes its network thread for every packet it queues, by writing a
-byte to a socket pair, even when that thread is busy or is the one queueing
-(it sends the next message of its queue on each PUBACK). Here a wake-up byte
-is written only when none is pending and the caller is another thread: one
-system call per burst of publishes instead of one per message. And an MQTT
-3.1.x PUBACK/PUBCOMP (a packet id, nothing else) is handled without the
-ReasonCode and Properties objects paho builds for each one.
-
-paho writes every queued packet with its own ``send`` (on each PUBACK the
-network thread sends the next message of its queue: at QoS 1, a system call
-per message). Here the packets one ``_packet_write`` pass takes from the queue
-are joined and sent at once (up to 64 KiB; a larger packet is sent as it is);
-bytes the kernel did not take are sent first on the next pass, and
-``want_write`` reports them, so select() waits for the socket to drain.
-Closing the socket sends what is held first (paho's DISCONNECT is one of
-those packets).
+An MQTT 3.1.x PUBACK/PUBCOMP (a packet id, nothing else) is handled without
+the ReasonCode and Properties objects paho builds for each one.
 
 paho gives every message a ``threading.Condition`` of its own (in its
 ``MQTTMessageInfo``): building one is a fifth of a QoS 1 writer's CPU at
@@ -38,10 +20,8 @@ An MQTT 3.1.x PUBLISH is read with one slice per field; paho's decoder copies
 the payload two or three times (a ``struct.unpack`` per field) and its
 ``MQTTMessage`` builds a Condition for every received message.
 
-The buffered socket keeps paho's socket contract: ``recv``/``send``/``fileno``
-and a ``pending()`` count of bytes buffered above the kernel (what paho asks of
-TLS sockets). The rest leans on paho 2.x internals, the same in 2.0 to 2.2
-(the dependency is pinned below 3): ``_create_socket``, ``_handle_on_message``,
+This leans on paho 2.x internals, the same in 2.0 to 2.2 (the dependency is
+pinned below 3): ``_create_socket``, ``_handle_on_message``,
 ``_handle_pubackcomp`` (with ``_in_packet``, ``_out_messages`` and
 ``_do_on_publish``), ``_handle_publish`` (with ``_send_puback``,
 ``_send_pubrec``, ``_in_messages`` and ``_manual_ack``), ``_packet_write``,
@@ -53,9 +33,6 @@ it starts. The MQTT tests exercise each of them against a real Mosquitto.
 
 from __future__ import annotations
 
-import select
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -68,18 +45,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sinetstream.error import InvalidMessageError
 
+from ._sockets import BufferedSocket, Waker, WakeReader
+
 __all__ = ["BufferedClient"]
 
-# Bytes asked of the kernel per recv: a burst of about 60 one-KiB messages.
-_CHUNK = 65536
-# Bytes of queued packets joined into one send().
-_WRITE_BATCH = 65536
-# How long closing the socket waits for held bytes to drain.
-_CLOSE_DRAIN_S = 1.0
 # MQTT's largest packet body (a payload cannot be larger).
 _MAX_PAYLOAD = 268435455
-# What a non-blocking send raises when the kernel (or TLS) cannot take more now.
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 # Buffered packets handled per select(): bounds the time paho's loop spends
 # reading before it looks at its keepalive and outgoing queue again.
 _MAX_PACKETS = 64
@@ -90,198 +61,6 @@ _ACKS = {
     cmd: (ReasonCode(kind), Properties(kind))  # type: ignore[no-untyped-call]
     for cmd, kind in (("PUBACK", PacketTypes.PUBACK), ("PUBCOMP", PacketTypes.PUBCOMP))
 }
-
-
-class _BufferedSocket:
-    """A connected socket (plain, TLS or paho's websocket wrapper) read in chunks.
-
-    Between :meth:`hold` and :meth:`flush`, ``send`` collects what paho writes
-    and reports it written; :meth:`flush` sends it with one system call. Bytes
-    the kernel did not take stay in ``unsent``, ahead of anything written later.
-    """
-
-    __slots__ = (
-        "_buf",
-        "_held",
-        "_held_len",
-        "_holding",
-        "_inner_pending",
-        "_pos",
-        "_sock",
-        "full_duplex",
-        "unsent",
-    )
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._buf = b""
-        self._pos = 0
-        self._inner_pending: Callable[[], int] | None = getattr(sock, "pending", None)
-        self._held: list[bytes] = []
-        self._held_len = 0
-        self._holding = False
-        #: Bytes written by paho that the kernel has not taken yet.
-        self.unsent = b""
-        #: A plain TCP socket: one thread may write while another reads. Not so
-        #: for TLS (one OpenSSL object) nor paho's websocket wrapper (its reads
-        #: send control frames).
-        self.full_duplex = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)
-
-    def recv(self, size: int) -> bytes:
-        buf = self._buf
-        pos = self._pos
-        end = pos + size
-        if end <= len(buf):
-            self._pos = end
-            return buf[pos:end]
-        if pos < len(buf):  # the rest of the buffer: paho reads on for the remainder
-            self._buf = b""
-            self._pos = 0
-            return buf[pos:]
-        # Empty: one large read (BlockingIOError and TLS want-read go to paho as usual).
-        data: bytes = self._sock.recv(size if size > _CHUNK else _CHUNK)
-        if len(data) <= size:
-            return data
-        self._buf = data
-        self._pos = size
-        return data[:size]
-
-    def pending(self) -> int:
-        """Bytes received but not yet read by paho (ours, plus TLS's own buffer)."""
-        inner = self._inner_pending
-        return len(self._buf) - self._pos + (inner() if inner is not None else 0)
-
-    def fileno(self) -> int:
-        fileno: int = self._sock.fileno()
-        return fileno
-
-    def hold(self) -> None:
-        """Collect what ``send`` is given until :meth:`flush`."""
-        self._holding = True
-
-    def send(self, data: bytes) -> int:
-        if self._holding and len(data) < _WRITE_BATCH:
-            if self._held_len + len(self.unsent) >= _WRITE_BATCH:
-                self._send_held()
-                if self.unsent:
-                    # The kernel is full: paho keeps this packet, and what this
-                    # socket holds stays below _WRITE_BATCH plus one packet.
-                    raise BlockingIOError
-            self._held.append(data)
-            self._held_len += len(data)
-            return len(data)
-        # Not holding, or a packet too large to gain from joining: what is held
-        # goes first, then paho's own send (it keeps what the kernel refuses).
-        if self._held or self.unsent:
-            self._send_held()
-            if self.unsent:
-                raise BlockingIOError
-        sent: int = self._sock.send(data)
-        return sent
-
-    def flush(self) -> None:
-        """Stop holding and send what is held; what the kernel refuses stays ``unsent``.
-
-        Raises ``OSError`` when the connection failed.
-        """
-        self._holding = False
-        if self._held or self.unsent:
-            self._send_held()
-
-    def _send_held(self) -> None:
-        held = self._held
-        if not held:
-            data = self.unsent
-        elif len(held) == 1 and not self.unsent:
-            data = held[0]  # nothing to join: no copy
-        else:
-            data = b"".join((self.unsent, *held))
-        held.clear()
-        self._held_len = 0
-        try:
-            sent: int = self._sock.send(data)
-        except _WOULD_BLOCK:
-            sent = 0
-        self.unsent = data[sent:] if sent else data
-
-    def close(self) -> None:
-        try:
-            self._drain()
-        except OSError:
-            pass  # the connection is gone anyway
-        finally:
-            self._buf = b""
-            self._pos = 0
-            self._held.clear()
-            self._held_len = 0
-            self.unsent = b""
-            self._sock.close()
-
-    def _drain(self) -> None:
-        # Held bytes (paho's DISCONNECT among them) go out before the socket
-        # closes, waiting up to _CLOSE_DRAIN_S for the kernel to take them.
-        self.flush()
-        deadline = time.monotonic() + _CLOSE_DRAIN_S
-        while self.unsent:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            select.select([], [self._sock], [], left)
-            self._send_held()
-
-    def __getattr__(self, name: str) -> Any:
-        # setblocking, settimeout, getpeercert, ...: the wrapped socket's own.
-        return getattr(self._sock, name)
-
-
-class _Waker:
-    """paho's socket pair, writing side: one pending wake-up byte at most."""
-
-    __slots__ = ("_loop_ident", "_sock", "pending")
-
-    def __init__(self, sock: Any, loop_ident: int | None) -> None:
-        self._sock = sock
-        self._loop_ident = loop_ident
-        self.pending = False
-
-    def send(self, data: bytes) -> int:
-        # The network thread reads its queue before it selects again, and a byte
-        # already pending wakes it anyway: only then is the system call skipped.
-        # A race costs at most one extra byte (paho drains them all at once).
-        if self.pending or threading.get_ident() == self._loop_ident:
-            return len(data)
-        self.pending = True
-        sent: int = self._sock.send(data)
-        return sent
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class _WakeReader:
-    """paho's socket pair, reading side: draining it re-arms the waker."""
-
-    __slots__ = ("_sock", "_waker")
-
-    def __init__(self, sock: Any, waker: _Waker) -> None:
-        self._sock = sock
-        self._waker = waker
-
-    def recv(self, size: int) -> bytes:
-        try:
-            data: bytes = self._sock.recv(size)
-            return data
-        finally:
-            # After the read: a publish between the two is in paho's queue,
-            # which the network thread looks at before its next select().
-            self._waker.pending = False
-
-    def fileno(self) -> int:
-        fileno: int = self._sock.fileno()
-        return fileno
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
 
 
 class _Receipt(mqtt.MQTTMessageInfo):
@@ -343,16 +122,16 @@ class BufferedClient(mqtt.Client):
         self._receipts = threading.Condition()
 
     def _create_socket(self) -> Any:
-        return _BufferedSocket(super()._create_socket())
+        return BufferedSocket(super()._create_socket())
 
     def loop_start(self) -> MQTTErrorCode:
         rc = super().loop_start()
         reader, writer, thread = self._sockpairR, self._sockpairW, self._thread
         if rc == _OK and reader is not None and writer is not None and thread is not None:
-            waker = _Waker(writer, thread.ident)
+            waker = Waker(writer, thread.ident)
             # Same file descriptors: a select() already running is not disturbed.
             self._sockpairW = waker  # type: ignore[assignment]
-            self._sockpairR = _WakeReader(reader, waker)  # type: ignore[assignment]
+            self._sockpairR = WakeReader(reader, waker)  # type: ignore[assignment]
         return rc
 
     def publish_bytes(
@@ -408,7 +187,7 @@ class BufferedClient(mqtt.Client):
         by the network thread alone, which also reads it.
         """
         sock: Any = self._sock
-        if isinstance(sock, _BufferedSocket) and sock.full_duplex and self._out_packet:
+        if isinstance(sock, BufferedSocket) and sock.full_duplex and self._out_packet:
             self._packet_write()
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
@@ -498,7 +277,7 @@ class BufferedClient(mqtt.Client):
     def _packet_write(self) -> MQTTErrorCode:
         # The packets this pass takes from paho's queue leave in one send().
         sock: Any = self._sock
-        if not isinstance(sock, _BufferedSocket):
+        if not isinstance(sock, BufferedSocket):
             rc: MQTTErrorCode = super()._packet_write()
             return rc
         with self._write_lock:
@@ -518,7 +297,7 @@ class BufferedClient(mqtt.Client):
 
     def want_write(self) -> bool:
         sock: Any = self._sock
-        return bool(self._out_packet) or (isinstance(sock, _BufferedSocket) and bool(sock.unsent))
+        return bool(self._out_packet) or (isinstance(sock, BufferedSocket) and bool(sock.unsent))
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         try:
@@ -526,7 +305,7 @@ class BufferedClient(mqtt.Client):
             budget = _MAX_PACKETS
             sock: Any = self._sock
             # Packets already buffered are read now, not one per select().
-            while rc == _OK and budget and isinstance(sock, _BufferedSocket) and sock.pending():
+            while rc == _OK and budget and isinstance(sock, BufferedSocket) and sock.pending():
                 rc = super().loop_read(max_packets)
                 budget -= 1
                 sock = self._sock

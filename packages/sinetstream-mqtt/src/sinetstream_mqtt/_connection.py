@@ -9,7 +9,6 @@ reports into sinetstream errors.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -25,7 +24,6 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sinetstream.error import (
     AlreadyConnectedError,
     AuthenticationError,
-    AuthorizationError,
     InvalidArgumentError,
     SinetError,
 )
@@ -35,38 +33,12 @@ from sinetstream.error import (
 from sinetstream.spi import ConfigVersion
 
 from ._client import BufferedClient
+from ._errors import AUTH_REFUSED, close_leaked_sockets, connect_error, reason_error
 from ._params import MqttSettings, Role, parse_settings
 
-__all__ = ["MqttConnection", "reason_error"]
+__all__ = ["MqttConnection"]
 
 log = logging.getLogger("sinetstream_mqtt")
-
-# CONNACK reason codes (MQTT 5 numbering; paho maps 3.1.1 codes onto them)
-# that mean "your credentials were refused".
-_AUTH_REFUSED = frozenset({0x86, 0x87, 0x8C})  # bad user/password, not authorized, bad auth method
-_NOT_AUTHORIZED = 0x87
-
-
-def reason_error(what: str, reason: ReasonCode) -> SinetError:
-    """The sinetstream error for a failure reason code in a PUBACK/SUBACK."""
-    if reason.value == _NOT_AUTHORIZED:
-        return AuthorizationError(f"{what}: the broker answered 'Not authorized' (check its ACL)")
-    return SinetError(f"{what}: the broker answered {reason.getName()!r} (code {reason.value})")
-
-
-def _close_leaked_sockets(exc: BaseException) -> None:
-    """Close sockets a failed TLS/websocket handshake left open inside paho.
-
-    paho does not close the socket it was wrapping when the handshake fails;
-    it would stay open (and warn at garbage collection) as long as the
-    exception's traceback lives.
-    """
-    tb = exc.__traceback__
-    while tb is not None:
-        for value in tb.tb_frame.f_locals.values():
-            if isinstance(value, socket.socket):
-                value.close()
-        tb = tb.tb_next
 
 
 class MqttConnection:
@@ -225,9 +197,9 @@ class MqttConnection:
             else:
                 client.connect(s.host, s.port, s.keepalive)
         except Exception as exc:
-            _close_leaked_sockets(exc)
+            close_leaked_sockets(exc)
             client.disconnect()
-            raise self._connect_exception(exc) from exc
+            raise connect_error(exc, s) from exc
         self._client = client
         client.loop_start()
         ok = self._ready.wait(max(deadline - time.monotonic(), 0.0))
@@ -243,32 +215,6 @@ class MqttConnection:
                 f"{s.connection_timeout:g}s{cause}"
             )
         self._opened = True
-
-    def _connect_exception(self, exc: BaseException) -> SinetConnectionError:
-        s = self._settings
-        where = f"MQTT broker {s.address}"
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return SinetConnectionError(
-                f"TLS handshake with {where} failed: certificate verify failed: "
-                f"{exc.verify_message} (check tls ca_certs, and check_hostname/tls_insecure)"
-            )
-        if isinstance(exc, ssl.SSLError):
-            return SinetConnectionError(f"TLS handshake with {where} failed: {exc.reason or exc}")
-        if isinstance(exc, (socket.timeout, TimeoutError)):
-            return SinetConnectionError(
-                f"{where} did not answer within connection_timeout={s.connection_timeout:g}s"
-            )
-        if isinstance(exc, ConnectionRefusedError):
-            return SinetConnectionError(f"{where} refused the connection (nothing listening?)")
-        if isinstance(exc, mqtt.WebsocketConnectionError):
-            return SinetConnectionError(
-                f"websocket handshake with {where} failed: {exc} (check ws_options path)"
-            )
-        if isinstance(exc, socket.gaierror):
-            return SinetConnectionError(f"cannot resolve {s.host!r}: {exc.strerror}")
-        if isinstance(exc, OSError):
-            return SinetConnectionError(f"cannot connect to {where}: {exc.strerror or exc}")
-        return SinetConnectionError(f"cannot connect to {where}: {exc!r}")
 
     def close(self) -> None:
         """Disconnect and stop the network thread; safe to call twice."""
@@ -317,7 +263,7 @@ class MqttConnection:
         s = self._settings
         if reason.is_failure:
             what = f"MQTT broker {s.address} refused the connection: {reason.getName()}"
-            if reason.value in _AUTH_REFUSED:
+            if reason.value in AUTH_REFUSED:
                 self._fail_open(
                     AuthenticationError(f"{what} (check username_pw or the client certificate)")
                 )

@@ -2,30 +2,49 @@
 
 Pure code: no network, no paho client. Everything a user can get wrong is
 rejected here, at construction, with an :class:`InvalidArgumentError` that
-names the parameter.
+names the parameter. The broker address and TLS are checked in
+:mod:`._endpoint`, the will and the MQTT 5 properties in :mod:`._connect_options`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sinetstream.error import InvalidArgumentError, UnsupportedServiceTypeError
+from sinetstream.error import InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
+from sinetstream.spi.params import (
+    Params,
+    check_bool,
+    check_int,
+    check_str_list,
+    check_text,
+    service_where,
+)
+
+from ._connect_options import (
+    V5_CONNECT_PROPERTIES,
+    WillSettings,
+    consistency_qos,
+    v5_properties,
+    will_settings,
+)
+from ._endpoint import parse_broker, tls_settings
 
 __all__ = ["MqttSettings", "WillSettings", "parse_settings"]
 
 log = logging.getLogger("sinetstream_mqtt")
 
 Role = Literal["reader", "writer"]
+Transport = Literal["tcp", "websockets"]
+OfflinePublish = Literal["error", "queue"]
 
 #: Default ``receive_buffer_bytes``: payload bytes a sync reader buffers.
 DEFAULT_RECEIVE_BUFFER_BYTES = 32 * 1024 * 1024
@@ -48,32 +67,6 @@ _PROTOCOLS = {
     "MQTTv311": MQTTProtocolVersion.MQTTv311,
     "MQTTv5": MQTTProtocolVersion.MQTTv5,
 }
-
-#: MQTT 5 CONNECT properties: parameter name -> paho property name.
-V5_CONNECT_PROPERTIES = {
-    "session_expiry_interval": "SessionExpiryInterval",
-    "receive_maximum": "ReceiveMaximum",
-    "maximum_packet_size": "MaximumPacketSize",
-    "topic_alias_maximum": "TopicAliasMaximum",
-    "request_response_info": "RequestResponseInformation",
-    "request_problem_info": "RequestProblemInformation",
-    "user_property": "UserProperty",
-    "auth_method": "AuthenticationMethod",
-    "auth_data": "AuthenticationData",
-}
-
-_TLS_KEYS = frozenset(
-    {
-        "ca_certs",
-        "certfile",
-        "keyfile",
-        "cert_reqs",
-        "tls_version",
-        "ciphers",
-        "keyfile_password",
-        "alpn_protocols",
-    }
-)
 
 # Parameters of this plugin besides the v5 properties (v3 names).
 _KNOWN = frozenset(
@@ -104,21 +97,6 @@ _KNOWN = frozenset(
     }
 ) | frozenset(V5_CONNECT_PROPERTIES)
 
-# Will keys that are about the will itself; every other key configures the
-# encoder that turns the payload into a SINETStream message.
-_WILL_OWN_KEYS = frozenset({"topic", "payload", "qos", "retain", "delay_interval", "consistency"})
-
-
-@dataclass(frozen=True)
-class WillSettings:
-    """The last-will message, its payload already encoded."""
-
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    delay_interval: int | None
-
 
 @dataclass(frozen=True)
 class MqttSettings:
@@ -129,7 +107,7 @@ class MqttSettings:
     port: int
     client_id: str
     protocol: MQTTProtocolVersion
-    transport: Literal["tcp", "websockets"]
+    transport: Transport
     clean_session: bool | None
     clean_start: bool | int
     qos: int
@@ -151,7 +129,7 @@ class MqttSettings:
     connect_properties: dict[str, Any] = field(default_factory=dict, repr=False)
     receive_buffer_size: int = 10000
     receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER_BYTES
-    offline_publish: Literal["error", "queue"] = "error"
+    offline_publish: OfflinePublish = "error"
     publish_timeout: float | None = None
     close_timeout: float = 10.0
 
@@ -176,252 +154,6 @@ class MqttSettings:
         return props
 
 
-def _bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
-        return value.lower() in ("true", "yes", "on")
-    raise InvalidArgumentError(f"MQTT parameter {name} must be true or false, not {value!r}")
-
-
-def _int(name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(
-            f"MQTT parameter {name} must be an integer >= {minimum}, not {value!r}"
-        )
-    return value
-
-
-def _seconds(name: str, value: Any, *, allow_inf: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(f"MQTT parameter {name} must be a positive number of seconds")
-    if math.isinf(value) and not allow_inf:
-        raise InvalidArgumentError(f"MQTT parameter {name} must be finite")
-    return float(value)
-
-
-def _unwrap(name: str, value: Any, key: str) -> Any:
-    """Accept both ``name: X`` and the reference's ``name: {key: X}`` forms."""
-    if isinstance(value, Mapping):
-        if set(value) != {key}:
-            raise InvalidArgumentError(f"MQTT parameter {name} must be a mapping with only {key!r}")
-        return value[key]
-    return value
-
-
-def _text(name: str, value: Any) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidArgumentError(f"MQTT parameter {name} is not valid UTF-8") from None
-    if isinstance(value, str):
-        return value
-    raise InvalidArgumentError(f"MQTT parameter {name} must be a string")
-
-
-def _parse_broker(brokers: Any, tls: bool, transport: str) -> tuple[str, int]:
-    if isinstance(brokers, str):
-        items = [b.strip() for b in brokers.split(",") if b.strip()]
-    elif isinstance(brokers, (list, tuple)):
-        items = [b.strip() for b in brokers if isinstance(b, str) and b.strip()]
-        if len(items) != len(brokers):
-            raise InvalidArgumentError("MQTT brokers must be strings of the form host[:port]")
-    else:
-        items = []
-    if len(items) != 1:
-        raise InvalidArgumentError(
-            f"MQTT needs exactly one broker (host or host:port) in brokers, got {brokers!r}"
-        )
-    text = items[0]
-    port: int | None = None
-    if text.startswith("["):  # [IPv6]:port
-        end = text.find("]")
-        if end < 0:
-            raise InvalidArgumentError(f"MQTT broker {text!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise InvalidArgumentError(f"MQTT broker {text!r}: expected ':port' after ']'")
-            port_text: str | None = rest[1:]
-        else:
-            port_text = None
-    elif text.count(":") == 1:
-        host, port_text = text.split(":", 1)
-    else:
-        host, port_text = text, None
-    if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise InvalidArgumentError(f"MQTT broker {text!r}: port must be 1..65535")
-        port = int(port_text)
-    if not host:
-        raise InvalidArgumentError(f"MQTT broker {text!r}: empty host")
-    if port is None:
-        defaults = {"websockets": (80, 443), "tcp": (1883, 8883)}[transport]
-        port = defaults[1] if tls else defaults[0]
-    return host, port
-
-
-def _consistency_qos(consistency: Any) -> int:
-    # Consistency is an IntEnum (1, 2, 3) in the core; names are accepted too
-    # so that the plugin can be driven directly through the SPI.
-    if consistency is None:
-        return 0
-    name = getattr(consistency, "name", consistency)
-    table = {"AT_MOST_ONCE": 0, "AT_LEAST_ONCE": 1, "EXACTLY_ONCE": 2}
-    if isinstance(name, str) and name in table:
-        return table[name]
-    if isinstance(consistency, int) and not isinstance(consistency, bool) and 1 <= consistency <= 3:
-        return int(consistency) - 1
-    raise InvalidArgumentError(f"unknown consistency {consistency!r}")
-
-
-def _ssl_constant(name: str, value: Any, prefix: str) -> Any:
-    if value is None or isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        attr = value if value.startswith(prefix) else prefix + value
-        if hasattr(ssl, attr):
-            return getattr(ssl, attr)
-    raise InvalidArgumentError(f"MQTT tls {name} {value!r} is not an ssl.{prefix}* constant")
-
-
-def _tls_settings(
-    common: Any, specific: Any, specific_insecure: Any
-) -> tuple[dict[str, Any] | None, bool | None]:
-    """Merge the common ``tls`` and the MQTT-specific ``tls`` (specific wins)."""
-    enabled = False
-    merged: dict[str, Any] = {}
-    insecure: bool | None = None
-    for source, value in (("tls", common), ("type_spec tls", specific)):
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            enabled = value
-            if not value:
-                merged.clear()
-            continue
-        if not isinstance(value, Mapping):
-            raise InvalidArgumentError(f"{source} must be true, false or a mapping")
-        enabled = True
-        for key, item in value.items():
-            if key == "check_hostname":
-                insecure = not _bool("tls.check_hostname", item)
-            elif key in _TLS_KEYS:
-                merged[key] = item
-            elif key.endswith("_data"):
-                raise InvalidArgumentError(
-                    f"tls.{key} was not turned into a file by the core; give tls."
-                    f"{key[:-5]} as a path instead"
-                )
-            else:
-                log.warning("ignoring tls parameter %r (not supported by the MQTT backend)", key)
-    if specific_insecure is not None:
-        insecure = _bool("tls_insecure", _unwrap("tls_insecure", specific_insecure, "value"))
-    if not enabled:
-        return None, None
-    if "cert_reqs" in merged:
-        merged["cert_reqs"] = _ssl_constant("cert_reqs", merged["cert_reqs"], "CERT_")
-    if "tls_version" in merged:
-        merged["tls_version"] = _ssl_constant("tls_version", merged["tls_version"], "PROTOCOL_")
-    if "keyfile_password" in merged and merged["keyfile_password"] is not None:
-        merged["keyfile_password"] = _text("tls.keyfile_password", merged["keyfile_password"])
-    for key in ("ca_certs", "certfile", "keyfile", "ciphers"):
-        if merged.get(key) is not None and not isinstance(merged[key], str):
-            raise InvalidArgumentError(f"tls.{key} must be a string")
-    return merged, insecure
-
-
-def _v5_properties(mp: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in V5_CONNECT_PROPERTIES:
-        if name not in mp or mp[name] is None:
-            continue
-        value = mp[name]
-        if name == "user_property":
-            pairs = value.items() if isinstance(value, Mapping) else value
-            try:
-                out[name] = [(str(k), str(v)) for k, v in pairs]
-            except (TypeError, ValueError):
-                raise InvalidArgumentError(
-                    "user_property must be a mapping or a list of [name, value] pairs"
-                ) from None
-        elif name == "auth_method":
-            out[name] = _text(name, value)
-        elif name == "auth_data":
-            if isinstance(value, str):
-                value = value.encode("utf-8")
-            if not isinstance(value, (bytes, bytearray)):
-                raise InvalidArgumentError("auth_data must be bytes or a string")
-            out[name] = bytes(value)
-        elif name in ("request_response_info", "request_problem_info"):
-            out[name] = int(_bool(name, value)) if isinstance(value, (bool, str)) else value
-            if out[name] not in (0, 1):
-                raise InvalidArgumentError(f"{name} must be true/false or 0/1")
-        else:
-            out[name] = _int(name, value)
-    return out
-
-
-def _encode_will_payload(payload: Any, encoder_params: dict[str, Any]) -> bytes:
-    try:
-        from sinetstream._codec import SINETStreamMessageEncoder
-    except ImportError as exc:  # pragma: no cover - depends on the core version
-        raise UnsupportedServiceTypeError(
-            "an MQTT will needs sinetstream-core with sinetstream._codec "
-            f"(SINETStreamMessageEncoder): {exc}"
-        ) from exc
-    if (
-        isinstance(payload, str)
-        and "value_type" not in encoder_params
-        and ("value_serializer" not in encoder_params)
-    ):
-        # A string will with no value type: send its UTF-8 bytes, as a text
-        # writer would (the reference raised InvalidMessageError here).
-        payload = payload.encode("utf-8")
-    encoder = SINETStreamMessageEncoder(**encoder_params)
-    encoded = encoder.encode(payload, timestamp=0)
-    if not isinstance(encoded, (bytes, bytearray)):
-        raise InvalidArgumentError("the will encoder did not return bytes")
-    return bytes(encoded)
-
-
-def _will_settings(value: Any, default_qos: int, v5: bool) -> WillSettings | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError("MQTT will must be a mapping with topic and payload")
-    topic = value.get("topic")
-    if not isinstance(topic, str) or not topic:
-        raise InvalidArgumentError("MQTT will needs a topic")
-    if any(c in topic for c in "+#"):
-        raise InvalidArgumentError(f"MQTT will topic {topic!r} must not contain + or #")
-    if "payload" not in value or value["payload"] is None:
-        raise InvalidArgumentError("MQTT will needs a payload")
-    if "qos" in value and value["qos"] is not None:
-        qos = value["qos"]
-        if qos not in (0, 1, 2) or isinstance(qos, bool):
-            raise InvalidArgumentError(f"MQTT will qos must be 0, 1 or 2, not {qos!r}")
-    elif value.get("consistency") is not None:
-        qos = _consistency_qos(value["consistency"])
-    else:
-        qos = default_qos
-    delay = value.get("delay_interval")
-    if delay is not None:
-        if not v5:
-            raise InvalidArgumentError("MQTT will delay_interval needs protocol MQTTv5")
-        delay = _int("will.delay_interval", delay)
-    encoder_params = {k: v for k, v in value.items() if k not in _WILL_OWN_KEYS}
-    payload = _encode_will_payload(value["payload"], encoder_params)
-    return WillSettings(
-        topic=topic,
-        payload=payload,
-        qos=qos,
-        retain=_bool("will.retain", value.get("retain", False)),
-        delay_interval=delay,
-    )
-
-
 def _normalise_names(confver: ConfigVersion, params: Mapping[str, Any]) -> dict[str, Any]:
     raw = messaging_params(confver, params)
     out: dict[str, Any] = {}
@@ -436,6 +168,128 @@ def _normalise_names(confver: ConfigVersion, params: Mapping[str, Any]) -> dict[
     return out
 
 
+def _unwrap(p: Params, name: str, inner: str) -> Any:
+    """Accept both ``name: X`` and the reference's ``name: {inner: X}`` forms."""
+    value = p.values[name]
+    if isinstance(value, Mapping):
+        if set(value) != {inner}:
+            raise InvalidArgumentError(
+                f"{p.where}{p.key(name)}: must be a mapping with only {inner!r}, got {value!r}"
+            )
+        return value[inner]
+    return value
+
+
+def _unwrapped_int(p: Params, name: str, inner: str) -> int | None:
+    if p.values.get(name) is None:
+        return None
+    return check_int(p.key(name), _unwrap(p, name, inner), minimum=0, where=p.where)
+
+
+def _session_flags(
+    p: Params, v5: bool, client_id: str, connect_properties: dict[str, Any]
+) -> tuple[bool | None, bool | int]:
+    """``(clean_session, clean_start)``; may add ``session_expiry_interval`` (MQTT 5)."""
+    persistent = p.get_bool("persistent_session", False)
+    clean_session: bool | None = None
+    clean_start: bool | int = MQTT_CLEAN_START_FIRST_ONLY
+    if v5:
+        if p.values.get("clean_session") is not None:
+            raise InvalidArgumentError(
+                "clean_session is an MQTT 3.1.1 parameter; with MQTTv5 use clean_start "
+                "(and session_expiry_interval)"
+            )
+        clean_start_flag = p.get_bool("clean_start", None)
+        if clean_start_flag is not None:
+            clean_start = clean_start_flag
+        if persistent:
+            clean_start = False
+            connect_properties.setdefault("session_expiry_interval", 0xFFFFFFFF)
+        return clean_session, clean_start
+    if p.values.get("clean_start") is not None:
+        raise InvalidArgumentError(
+            "clean_start is an MQTT 5 parameter; with MQTTv311 use clean_session"
+        )
+    if connect_properties:
+        raise InvalidArgumentError(
+            f"{', '.join(sorted(connect_properties))}: MQTT 5 CONNECT properties need "
+            "protocol MQTTv5"
+        )
+    clean_session = p.get_bool("clean_session", None)
+    if persistent:
+        clean_session = False
+    if clean_session is False and not client_id:
+        raise InvalidArgumentError("clean_session false needs a fixed client_id")
+    return clean_session, clean_start
+
+
+def _websocket(p: Params) -> tuple[str | None, dict[str, str] | None]:
+    """``(path, headers)`` of ``ws_options``."""
+    ws = p.values.get("ws_options")
+    if ws is None:
+        return None, None
+    if not isinstance(ws, Mapping) or set(ws) - {"path", "headers"}:
+        raise InvalidArgumentError("ws_options must be a mapping with path and/or headers")
+    options = Params(ws, where=p.where, prefix=p.key("ws_options."))
+    headers = ws.get("headers")
+    if headers is not None and not isinstance(headers, Mapping):
+        raise InvalidArgumentError("ws_options.headers must be a mapping")
+    return options.get_text("path", None), (
+        None if headers is None else {str(k): str(v) for k, v in headers.items()}
+    )
+
+
+def _credentials(p: Params) -> tuple[str | None, str | None]:
+    """``(username, password)`` of ``username_pw``."""
+    up = p.values.get("username_pw")
+    if up is None:
+        return None, None
+    if not isinstance(up, Mapping) or "username" not in up:
+        raise InvalidArgumentError("username_pw must be a mapping with username and password")
+    pair = Params(up, where=p.where, prefix=p.key("username_pw."))
+    return check_text(pair.key("username"), up["username"], where=p.where), pair.get_text(
+        "password", None
+    )
+
+
+def _reconnect_delay(p: Params) -> tuple[float, float] | None:
+    rd = p.values.get("reconnect_delay")
+    if rd is None:
+        return None
+    if not isinstance(rd, Mapping):
+        raise InvalidArgumentError("reconnect_delay must be a mapping: {min_delay, max_delay}")
+    delays = Params(rd, where=p.where, prefix=p.key("reconnect_delay."))
+    lo = delays.get_number("min_delay", 1.0, positive=True, unit="seconds")
+    hi = delays.get_number("max_delay", 120.0, positive=True, unit="seconds")
+    if hi < lo:
+        raise InvalidArgumentError(
+            f"{p.where}{delays.key('max_delay')}: must be >= min_delay ({lo:g}), got {hi:g}"
+        )
+    return float(lo), float(hi)
+
+
+def _writer_topic(params: Mapping[str, Any]) -> str:
+    topic = params.get("topic")
+    if isinstance(topic, (list, tuple)) and len(topic) == 1:
+        topic = topic[0]
+    if not isinstance(topic, str) or not topic:
+        raise InvalidArgumentError("an MQTT writer needs one topic")
+    if any(c in topic for c in "+#"):
+        raise InvalidArgumentError(
+            f"MQTT writer topic {topic!r} must not contain the wildcards + or #"
+        )
+    if len(topic.encode()) > 65535:
+        raise InvalidArgumentError("MQTT writer topic is longer than 65535 bytes")
+    return topic
+
+
+def _reader_topics(params: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    topics = params.get("topics")
+    if topics is None:
+        topics = params.get("topic")
+    return tuple(check_str_list("topics", topics, where=where))
+
+
 def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role) -> MqttSettings:
     """Check ``params`` (merged sinetstream parameters) and build the settings."""
     mp = _normalise_names(confver, params)
@@ -443,146 +297,41 @@ def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role
         for key in mp:
             if key not in _KNOWN:
                 log.warning("ignoring unknown MQTT parameter %r in type_spec", key)
+    where = service_where(params, "mqtt")
+    p = Params(mp, where=where, prefix="type_spec." if confver.type_spec() else "")
 
-    protocol_name = mp.get("protocol", "MQTTv311")
-    if protocol_name not in _PROTOCOLS:
-        raise InvalidArgumentError(
-            f"MQTT protocol must be one of {', '.join(_PROTOCOLS)}, not {protocol_name!r}"
-        )
-    protocol = _PROTOCOLS[protocol_name]
+    protocol = _PROTOCOLS[p.get_choice("protocol", "MQTTv311", tuple(_PROTOCOLS))]
     v5 = protocol == MQTTProtocolVersion.MQTTv5
+    transport = cast("Transport", p.get_choice("transport", "tcp", ("tcp", "websockets")))
 
-    transport = mp.get("transport", "tcp")
-    if transport not in ("tcp", "websockets"):
-        raise InvalidArgumentError(f"MQTT transport must be tcp or websockets, not {transport!r}")
-
-    tls, tls_insecure = _tls_settings(params.get("tls"), mp.get("tls"), mp.get("tls_insecure"))
-    host, port = _parse_broker(params.get("brokers"), tls is not None, transport)
+    insecure = None
+    if mp.get("tls_insecure") is not None:
+        insecure = check_bool(
+            p.key("tls_insecure"), _unwrap(p, "tls_insecure", "value"), where=where
+        )
+    tls, tls_insecure = tls_settings(params.get("tls"), mp.get("tls"), insecure, where)
+    host, port = parse_broker(params.get("brokers"), tls is not None, transport)
 
     client_id = params.get("client_id")
-    if client_id is None:
-        client_id = ""
-    client_id = _text("client_id", client_id)
+    client_id = check_text("client_id", "" if client_id is None else client_id, where=where)
 
-    persistent = _bool("persistent_session", mp.get("persistent_session", False))
-    clean_session: bool | None = None
-    clean_start: bool | int = MQTT_CLEAN_START_FIRST_ONLY
-    connect_properties = _v5_properties(mp)
-    if v5:
-        if mp.get("clean_session") is not None:
-            raise InvalidArgumentError(
-                "clean_session is an MQTT 3.1.1 parameter; with MQTTv5 use clean_start "
-                "(and session_expiry_interval)"
-            )
-        if mp.get("clean_start") is not None:
-            clean_start = _bool("clean_start", mp["clean_start"])
-        if persistent:
-            clean_start = False
-            connect_properties.setdefault("session_expiry_interval", 0xFFFFFFFF)
-    else:
-        if mp.get("clean_start") is not None:
-            raise InvalidArgumentError(
-                "clean_start is an MQTT 5 parameter; with MQTTv311 use clean_session"
-            )
-        if connect_properties:
-            raise InvalidArgumentError(
-                f"{', '.join(sorted(connect_properties))}: MQTT 5 CONNECT properties need "
-                "protocol MQTTv5"
-            )
-        if mp.get("clean_session") is not None:
-            clean_session = _bool("clean_session", mp["clean_session"])
-        if persistent:
-            clean_session = False
-        if clean_session is False and not client_id:
-            raise InvalidArgumentError("clean_session false needs a fixed client_id")
+    connect_properties = v5_properties(p)
+    clean_session, clean_start = _session_flags(p, v5, client_id, connect_properties)
 
-    if mp.get("qos") is not None:
-        qos = mp["qos"]
-        if isinstance(qos, bool) or qos not in (0, 1, 2):
-            raise InvalidArgumentError(f"MQTT qos must be 0, 1 or 2, not {qos!r}")
-    else:
-        qos = _consistency_qos(params.get("consistency"))
+    qos = p.get_int("qos", None, minimum=0, maximum=2)
+    if qos is None:
+        qos = consistency_qos(params.get("consistency"), where=where)
 
-    ws_path: str | None = None
-    ws_headers: dict[str, str] | None = None
-    if mp.get("ws_options") is not None:
-        ws = mp["ws_options"]
-        if not isinstance(ws, Mapping) or set(ws) - {"path", "headers"}:
-            raise InvalidArgumentError("ws_options must be a mapping with path and/or headers")
-        if ws.get("path") is not None:
-            ws_path = _text("ws_options.path", ws["path"])
-        if ws.get("headers") is not None:
-            if not isinstance(ws["headers"], Mapping):
-                raise InvalidArgumentError("ws_options.headers must be a mapping")
-            ws_headers = {str(k): str(v) for k, v in ws["headers"].items()}
-
-    username = password = None
-    if mp.get("username_pw") is not None:
-        up = mp["username_pw"]
-        if not isinstance(up, Mapping) or "username" not in up:
-            raise InvalidArgumentError("username_pw must be a mapping with username and password")
-        username = _text("username_pw.username", up["username"])
-        if up.get("password") is not None:
-            password = _text("username_pw.password", up["password"])
-
-    reconnect_delay = None
-    if mp.get("reconnect_delay") is not None:
-        rd = mp["reconnect_delay"]
-        if not isinstance(rd, Mapping):
-            raise InvalidArgumentError("reconnect_delay must be a mapping: {min_delay, max_delay}")
-        lo = _seconds("reconnect_delay.min_delay", rd.get("min_delay", 1))
-        hi = _seconds("reconnect_delay.max_delay", rd.get("max_delay", 120))
-        if hi < lo:
-            raise InvalidArgumentError("reconnect_delay.max_delay must be >= min_delay")
-        reconnect_delay = (lo, hi)
-
+    ws_path, ws_headers = _websocket(p)
+    username, password = _credentials(p)
     if mp.get("message_retry") is not None:
         log.info("message_retry is ignored: paho-mqtt 2 resends unacked messages on reconnect")
 
-    max_inflight = max_queued = None
-    if mp.get("max_inflight_messages") is not None:
-        max_inflight = _int(
-            "max_inflight_messages",
-            _unwrap("max_inflight_messages", mp["max_inflight_messages"], "inflight"),
-        )
-    if mp.get("max_queued_messages") is not None:
-        max_queued = _int(
-            "max_queued_messages",
-            _unwrap("max_queued_messages", mp["max_queued_messages"], "queue_size"),
-        )
-
-    offline = mp.get("offline_publish", "error")
-    if offline not in ("error", "queue"):
-        raise InvalidArgumentError(f"offline_publish must be 'error' or 'queue', not {offline!r}")
-    publish_timeout = None
-    if mp.get("publish_timeout") is not None:
-        publish_timeout = _seconds("publish_timeout", mp["publish_timeout"], allow_inf=True)
-        if math.isinf(publish_timeout):
-            publish_timeout = None
-
-    topic: str | None = None
-    topics: tuple[str, ...] = ()
-    if role == "writer":
-        topic = params.get("topic")
-        if isinstance(topic, (list, tuple)) and len(topic) == 1:
-            topic = topic[0]
-        if not isinstance(topic, str) or not topic:
-            raise InvalidArgumentError("an MQTT writer needs one topic")
-        if any(c in topic for c in "+#"):
-            raise InvalidArgumentError(
-                f"MQTT writer topic {topic!r} must not contain the wildcards + or #"
-            )
-        if len(topic.encode()) > 65535:
-            raise InvalidArgumentError("MQTT writer topic is longer than 65535 bytes")
-    else:
-        raw_topics = params.get("topics")
-        if raw_topics is None:
-            raw_topics = params.get("topic")
-        if isinstance(raw_topics, str):
-            raw_topics = [raw_topics]
-        if not raw_topics or not all(isinstance(t, str) and t for t in raw_topics):
-            raise InvalidArgumentError("an MQTT reader needs one or more topics")
-        topics = tuple(raw_topics)
+    publish_timeout = p.get_number(
+        "publish_timeout", None, positive=True, allow_inf=True, unit="seconds"
+    )
+    if publish_timeout is not None and math.isinf(publish_timeout):
+        publish_timeout = None
 
     return MqttSettings(
         role=role,
@@ -594,31 +343,29 @@ def parse_settings(confver: ConfigVersion, params: Mapping[str, Any], role: Role
         clean_session=clean_session,
         clean_start=clean_start,
         qos=qos,
-        retain=_bool("retain", mp.get("retain", False)),
-        keepalive=_int("keepalive", mp.get("keepalive", 60), minimum=1),
-        connection_timeout=_seconds("connection_timeout", mp.get("connection_timeout", 10.0)),
-        topic=topic,
-        topics=topics,
-        max_inflight_messages=max_inflight,
-        max_queued_messages=max_queued,
+        retain=p.get_bool("retain", False),
+        keepalive=p.get_int("keepalive", 60, minimum=1),
+        connection_timeout=p.get_number("connection_timeout", 10.0, positive=True, unit="seconds"),
+        topic=_writer_topic(params) if role == "writer" else None,
+        topics=() if role == "writer" else _reader_topics(params, where),
+        max_inflight_messages=_unwrapped_int(p, "max_inflight_messages", "inflight"),
+        max_queued_messages=_unwrapped_int(p, "max_queued_messages", "queue_size"),
         ws_path=ws_path,
         ws_headers=ws_headers,
         tls=tls,
         tls_insecure=tls_insecure,
         username=username,
         password=password,
-        will=_will_settings(mp.get("will"), qos, v5),
-        reconnect_delay=reconnect_delay,
+        will=will_settings(mp.get("will"), qos, v5, p.key("will"), where),
+        reconnect_delay=_reconnect_delay(p),
         connect_properties=connect_properties,
-        receive_buffer_size=_int(
-            "receive_buffer_size", mp.get("receive_buffer_size", 10000), minimum=1
+        receive_buffer_size=p.get_int("receive_buffer_size", 10000, minimum=1),
+        receive_buffer_bytes=p.get_int(
+            "receive_buffer_bytes", DEFAULT_RECEIVE_BUFFER_BYTES, minimum=1
         ),
-        receive_buffer_bytes=_int(
-            "receive_buffer_bytes",
-            mp.get("receive_buffer_bytes", DEFAULT_RECEIVE_BUFFER_BYTES),
-            minimum=1,
+        offline_publish=cast(
+            "OfflinePublish", p.get_choice("offline_publish", "error", ("error", "queue"))
         ),
-        offline_publish=offline,
         publish_timeout=publish_timeout,
-        close_timeout=_seconds("close_timeout", mp.get("close_timeout", 10.0)),
+        close_timeout=p.get_number("close_timeout", 10.0, positive=True, unit="seconds"),
     )

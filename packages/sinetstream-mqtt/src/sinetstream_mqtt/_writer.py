@@ -19,7 +19,8 @@ from sinetstream.spi import (
 )
 
 from ._client import BufferedClient
-from ._connection import MqttConnection, reason_error
+from ._connection import MqttConnection
+from ._errors import reason_error
 
 __all__ = ["MqttAsyncWriter", "MqttWriter"]
 

@@ -29,8 +29,8 @@ from sinetstream.spi import (
     PluginMessageReader,
     PluginMessageWriter,
     PublishPromise,
-    messaging_params,
 )
+from sinetstream.spi.params import Params, check_str_list, service_where
 
 from ._broker import Broker, Record, Subscription, broker, timeout_seconds
 
@@ -41,30 +41,22 @@ _POLL_S = 0.1
 
 
 def _settings(confver: ConfigVersion, params: Mapping[str, Any]) -> tuple[Broker, float | None]:
-    spec = messaging_params(confver, params)
-    name = spec.get("brokers", params.get("brokers", "default"))
+    p = Params.messaging(confver, params, "queue")
+    name = p.values.get("brokers", params.get("brokers", "default"))
     if isinstance(name, list):
         if len(name) != 1:
             raise InvalidArgumentError("brokers: a queue service names exactly one broker")
         name = name[0]
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError(f"brokers: {name!r} is not a queue broker name")
-    maxsize = spec.get("maxsize", 10_000)
-    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-        raise InvalidArgumentError(f"type_spec.maxsize: {maxsize!r} must be an integer >= 1")
-    timeout = spec.get("publish_timeout_ms", 10_000)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-        raise InvalidArgumentError(f"type_spec.publish_timeout_ms: {timeout!r} must be >= 0")
+    maxsize = p.get_int("maxsize", 10_000, minimum=1)
+    timeout = p.get_number("publish_timeout_ms", 10_000.0, minimum=0, allow_inf=True)
     return broker(name, maxsize), timeout_seconds(timeout)
 
 
 def _reader_topics(params: Mapping[str, Any]) -> list[str]:
-    topics = params.get("topics") or ([params["topic"]] if params.get("topic") else [])
-    if isinstance(topics, str):
-        topics = [topics]
-    if not topics:
-        raise InvalidArgumentError("topics: a queue reader needs at least one topic")
-    return list(topics)
+    topics = params.get("topics") or params.get("topic")
+    return check_str_list("topics", topics, where=service_where(params, "queue"))
 
 
 def _writer_topic(params: Mapping[str, Any]) -> str:

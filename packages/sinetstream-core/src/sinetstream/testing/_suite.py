@@ -24,7 +24,7 @@ from sinetstream import (
 )
 
 if TYPE_CHECKING:
-    from . import Backend
+    from ._backend import Backend
 
 _GCM = {
     "algorithm": "AES",

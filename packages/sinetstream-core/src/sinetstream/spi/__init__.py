@@ -32,6 +32,9 @@ Contracts (those of the SINETStream v1.2 plugin guide, kept by 1.10):
 
 Subclassing the ABCs below is recommended, not required: a class that defines
 the required methods anywhere in its MRO is accepted.
+
+Check parameters in the constructor with :mod:`sinetstream.spi.params`: typed
+getters whose errors name the service, the key and the valid values.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._promise import SinetPromise as PublishPromise
+    from sinetstream._promise import SinetPromise as PublishPromise
 
 __all__ = [
     "COMMON_PARAMS",
@@ -273,7 +276,7 @@ class PluginCompression(ABC):
 def __getattr__(name: str) -> Any:
     # PublishPromise needs the promise library, slow to import: load it on first use.
     if name == "PublishPromise":
-        from ._promise import SinetPromise
+        from sinetstream._promise import SinetPromise
 
         return SinetPromise
     raise AttributeError(f"module 'sinetstream.spi' has no attribute {name!r}")
