@@ -14,6 +14,7 @@ from typing import Any
 
 from ._wire import MAX_KEY_VERSION
 from .error import InvalidArgumentError
+from .spi.params import check_choice, check_int
 
 __all__ = [
     "AUTHENTICATED_MODES",
@@ -90,26 +91,6 @@ class CryptoConfig:
         return f"CryptoConfig({self.describe()}, pkcs7={self.pkcs7}, {source})"
 
 
-def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
-    if isinstance(value, str):
-        for name in allowed:
-            if value.upper() == name.upper():
-                return name
-    raise InvalidArgumentError(f"{what}: {value!r} is not one of {', '.join(allowed)}")
-
-
-def _int_param(value: Any, what: str, minimum: int, maximum: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
-        raise InvalidArgumentError(f"{what}: must be an integer {bounds}, got {value!r}")
-    return value
-
-
 def _password_bytes(password: Any) -> bytes:
     """The password as PBKDF2 input; the message of any error omits the secret."""
     if isinstance(password, Mapping):
@@ -169,7 +150,7 @@ def parse_crypto(crypto: Any) -> CryptoConfig:
     algorithm = crypto.get("algorithm")
     if algorithm is None:
         raise InvalidArgumentError("crypto.algorithm: required when data_encryption is true (AES)")
-    _choice(algorithm, ("AES",), "crypto.algorithm")
+    check_choice("crypto.algorithm", algorithm, ("AES",), ignore_case=True)
     key_length = crypto.get("key_length", 128)
     if isinstance(key_length, bool) or key_length not in _KEY_LENGTHS:
         raise InvalidArgumentError(f"crypto.key_length: {key_length!r} is not one of 128, 192, 256")
@@ -180,23 +161,39 @@ def parse_crypto(crypto: Any) -> CryptoConfig:
         )
     if isinstance(mode, str) and mode.upper() in _MODE_ALIASES:
         mode = _MODE_ALIASES[mode.upper()]
-    mode = _choice(mode, (*MODES, "OPENPGPCFB"), "crypto.mode")
+    mode = check_choice("crypto.mode", mode, (*MODES, "OPENPGPCFB"), ignore_case=True)
     pad = crypto.get("padding")
     if pad is None:
         pkcs7 = False
     else:
-        pkcs7 = _choice(pad, ("none", "NoPadding", "pkcs7"), "crypto.padding") == "pkcs7"
+        padding = ("none", "NoPadding", "pkcs7")
+        pkcs7 = check_choice("crypto.padding", pad, padding, ignore_case=True) == "pkcs7"
     kdf = crypto.get("key_derivation") or {}
     if not isinstance(kdf, Mapping):
         raise InvalidArgumentError(
             f"crypto.key_derivation: must be a mapping, got {type(kdf).__name__}"
         )
-    _choice(kdf.get("algorithm", "pbkdf2"), _KDF_ALGORITHMS, "crypto.key_derivation.algorithm")
-    salt_bytes = _int_param(
-        kdf.get("salt_bytes", 8), "crypto.key_derivation.salt_bytes", 0, _MAX_SALT_BYTES
+    check_choice(
+        "crypto.key_derivation.algorithm",
+        kdf.get("algorithm", "pbkdf2"),
+        _KDF_ALGORITHMS,
+        ignore_case=True,
     )
-    iteration = _int_param(kdf.get("iteration", 10000), "crypto.key_derivation.iteration", 1)
-    prf = _PRFS[_choice(kdf.get("prf", "HMAC-SHA256"), tuple(_PRFS), "crypto.key_derivation.prf")]
+    salt_bytes = check_int(
+        "crypto.key_derivation.salt_bytes",
+        kdf.get("salt_bytes", 8),
+        minimum=0,
+        maximum=_MAX_SALT_BYTES,
+    )
+    iteration = check_int("crypto.key_derivation.iteration", kdf.get("iteration", 10000), minimum=1)
+    prf = _PRFS[
+        check_choice(
+            "crypto.key_derivation.prf",
+            kdf.get("prf", "HMAC-SHA256"),
+            tuple(_PRFS),
+            ignore_case=True,
+        )
+    ]
 
     password_param = crypto.get("password")
     key_param = crypto.get("key")
