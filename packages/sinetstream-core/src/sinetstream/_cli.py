@@ -1,6 +1,7 @@
 """The ``sinetstream`` command line (also ``python -m sinetstream``).
 
-Commands: ``write``, ``read``, ``ping``, ``perf``, ``info`` and ``config check``.
+Commands: ``write``, ``read``, ``ping``, ``perf``, ``info``, ``config check`` and
+``config fetch``.
 Every messaging command takes ``-s/--service``, ``--config-file``,
 ``--no-config`` and ``KEY=VALUE`` overrides (dotted keys build nested
 mappings, values are YAML: ``compression.algorithm=zstd``, ``brokers=[a, b]``).
@@ -216,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate a config file; explain every problem with file, service and key.",
     )
     c.add_argument("path", nargs="?", type=Path, help="config file (default: the one in use)")
+    from ._configserver import commands as config_server  # issue 16: config fetch, check --config
+
+    config_server.add_arguments(csub, c)
     return parser
 
 
@@ -705,7 +709,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     from ._config import check_config_file, default_config_paths
+    from ._configserver import commands as config_server  # issue 16
 
+    if config_server.wants(args):
+        return config_server.run(args)
     path: Path | None = args.path
     if path is None:
         found = [p for p in default_config_paths() if p.is_file()]
@@ -765,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     if args.command == "config" and args.config_command is None:
-        _fail("config needs a subcommand: config check [PATH]")
+        _fail("config needs a subcommand: config check [PATH | --config NAME], config fetch NAME")
     verbose = getattr(args, "verbose", 0)
     logging.basicConfig(
         level=logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING,

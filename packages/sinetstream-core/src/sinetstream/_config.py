@@ -1,6 +1,7 @@
 """Configuration: find the YAML file, pick the service, merge, validate.
 
-Lookup (first match wins): ``config_file=`` if given; else
+Lookup (first match wins): ``config=NAME``, the configuration server
+(``_configserver``); ``config_file=`` if given; else
 ``./.sinetstream_config.yml``; else ``~/.config/sinetstream/config.yml``.
 ``no_config=True`` skips files. Parameters are deep-merged as
 library defaults ← the service's parameters ← constructor keyword arguments.
@@ -39,6 +40,7 @@ __all__ = [
     "EXACTLY_ONCE",
     "LATEST_CONFIG_VERSION",
     "ResolvedConfig",
+    "check_config_document",
     "check_config_file",
     "default_config_paths",
     "load_service",
@@ -290,14 +292,14 @@ def load_service(
     no_config: bool = False,
 ) -> tuple[str | None, ConfigVersion, dict[str, Any], Path | None]:
     """Find the service's parameters: (service name, version, params, file)."""
-    if config is not None:
-        raise NoConfigError(
-            f"config={config!r}: the configuration server is not supported by this library; "
-            "download the config to a file and pass config_file=..."
-        )
-    if no_config:
+    if config is not None:  # config server (issue 16): sinetstream/_configserver/
+        from ._configserver import fetch_config_file
+
+        cfg = fetch_config_file(config, service)
+    elif no_config:
         return service, ConfigVersion(LATEST_CONFIG_VERSION), {}, None
-    cfg = _find_config_file(config_file)
+    else:
+        cfg = _find_config_file(config_file)
     if service is None:
         if len(cfg.services) > 1:
             raise NoConfigError(
@@ -414,8 +416,6 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
     Each line names the file, the service and the key. An empty list means
     the file is fine as far as can be told without a broker.
     """
-    from ._registry import registry
-
     p = Path(path).expanduser()
     try:
         doc = _read_yaml(p)
@@ -424,6 +424,14 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
         cfg = parse_config_document(doc, p)
     except SinetError as exc:
         return [str(exc)]
+    return check_config_document(cfg)
+
+
+def check_config_document(cfg: ConfigFile) -> list[str]:
+    """The per-service checks of :func:`check_config_file`, on a parsed config."""
+    from ._registry import registry
+
+    p = cfg.path
     problems: list[str] = []
     for name, service_params in cfg.services.items():
         prefix = f"{p}: service {name!r}: "
