@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from sinetstream import (
 from sinetstream import (
     ConnectionError as SinetConnectionError,
 )
-from sinetstream._configserver import fetch_config_file
+from sinetstream._configserver import ServerOptions, fetch_config_file
 from sinetstream._secrets import public_key_fingerprint
 from sinetstream.testing.tls import make_certificates
 
@@ -51,6 +52,15 @@ def encrypted_service(broker_name: str) -> dict[str, Any]:
     return queue_service(broker_name, data_encryption=True, crypto=crypto)
 
 
+def add_keyed_config(server: FakeConfigServer, broker: str) -> None:
+    """Config "lab": an encrypted queue service whose key is secret "s1"."""
+    server.add_config(
+        "lab",
+        {"svc": encrypted_service(broker)},
+        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
+    )
+
+
 def rotated_key_config(server: FakeConfigServer, name: str, broker: str, versions: int) -> None:
     keys = {1: KEY_V1, 2: KEY_V2}
     for version in range(1, versions + 1):
@@ -67,11 +77,7 @@ def test_round_trip_through_the_queue_with_a_key_from_the_server(
     server: FakeConfigServer, broker_name: str
 ) -> None:
     server.add_secret("s1", "svc.crypto.key", KEY_V1)
-    server.add_config(
-        "lab",
-        {"svc": encrypted_service(broker_name)},
-        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
-    )
+    add_keyed_config(server, broker_name)
     with MessageReader(config="lab", receive_timeout_ms=200) as reader:
         with MessageWriter(config="lab") as writer:
             assert writer.params["crypto"]["key"] == KEY_V1
@@ -194,11 +200,7 @@ def test_server_statuses_become_sinetstream_errors(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.add_secret("s1", "svc.crypto.key", KEY_V1)
-    server.add_config(
-        "lab",
-        {"svc": encrypted_service(broker_name)},
-        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
-    )
+    add_keyed_config(server, broker_name)
     server.fail[route] = status
     with pytest.raises(error, match=str(status)) as info:
         MessageWriter(config="lab")
@@ -266,11 +268,7 @@ def test_fingerprint_is_the_one_ssh_keygen_shows(tmp_path: Path) -> None:
 
 def test_secret_for_another_key_is_refused(server: FakeConfigServer, broker_name: str) -> None:
     server.add_secret("s1", "svc.crypto.key", KEY_V1, key=rsa_key("someone else"))
-    server.add_config(
-        "lab",
-        {"svc": encrypted_service(broker_name)},
-        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
-    )
+    add_keyed_config(server, broker_name)
     with pytest.raises(
         InvalidConfigError, match=f"private key in use is SHA256:{server.fingerprint}"
     ):
@@ -282,11 +280,7 @@ def test_secret_for_another_key_without_fingerprint_fails_to_decrypt(
 ) -> None:
     server.add_secret("s1", "svc.crypto.key", KEY_V1, key=rsa_key("someone else"))
     del server.secrets["s1"]["fingerprint"]
-    server.add_config(
-        "lab",
-        {"svc": encrypted_service(broker_name)},
-        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
-    )
+    add_keyed_config(server, broker_name)
     with pytest.raises(InvalidConfigError, match="cannot be decrypted with"):
         MessageWriter(config="lab")
 
@@ -304,11 +298,7 @@ def test_corrupt_secret_is_an_invalid_config(
 ) -> None:
     blob = server.add_secret("s1", "svc.crypto.key", KEY_V1)
     server.add_secret("s1", "svc.crypto.key", KEY_V1, blob=mangle(blob))
-    server.add_config(
-        "lab",
-        {"svc": encrypted_service(broker_name)},
-        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
-    )
+    add_keyed_config(server, broker_name)
     with pytest.raises(InvalidConfigError, match=message):
         MessageWriter(config="lab")
 
@@ -343,11 +333,7 @@ def test_secret_answer_for_another_target_is_refused(
     server: FakeConfigServer, broker_name: str
 ) -> None:
     server.add_secret("s1", "svc.type_spec.password", KEY_V1)
-    server.add_config(
-        "lab",
-        {"svc": encrypted_service(broker_name)},
-        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
-    )
+    add_keyed_config(server, broker_name)
     with pytest.raises(InvalidConfigError, match=r"target is not 'svc\.crypto\.key'"):
         MessageWriter(config="lab")
 
@@ -417,11 +403,7 @@ def test_passphrase_comes_from_the_environment(
 ) -> None:
     write_private_key(server.private_key_file, server.key, passphrase=b"open sesame")
     server.add_secret("s1", "svc.crypto.key", KEY_V1)
-    server.add_config(
-        "lab",
-        {"svc": encrypted_service(broker_name)},
-        secrets=[{"id": "s1", "target": "svc.crypto.key"}],
-    )
+    add_keyed_config(server, broker_name)
     with pytest.raises(InvalidConfigError, match="SINETSTREAM_PRIVATE_KEY_PASSPHRASE"):
         MessageWriter(config="lab")
     monkeypatch.setenv("SINETSTREAM_PRIVATE_KEY_PASSPHRASE", "open sesame")
@@ -440,16 +422,13 @@ def test_paths_and_ca_bundle_are_parameters(
     )
     with fake.running(tls=certs.server_context()):
         assert fake.url.startswith("https://")
-        options: dict[str, Any] = {
-            "auth_file": fake.auth_file,
-            "private_key": fake.private_key_file,
-        }
+        options = ServerOptions(auth_file=fake.auth_file, private_key=fake.private_key_file)
         with pytest.raises(SinetConnectionError, match="cannot be verified"):
-            fetch_config_file("lab", **options)
-        config = fetch_config_file("lab", ca_bundle=str(certs.ca), **options)
+            fetch_config_file("lab", options=options)
+        config = fetch_config_file("lab", options=replace(options, ca_bundle=str(certs.ca)))
         assert config.services["svc"]["crypto"]["key"] == KEY_V1
         fake.write_auth(**{"ca-bundle": str(certs.ca)})
-        assert fetch_config_file("lab", **options).services["svc"]["crypto"]["key"] == KEY_V1
+        assert fetch_config_file("lab", options=options).services["svc"]["crypto"]["key"] == KEY_V1
     assert not (tmp_path / "nobody").exists()
 
 

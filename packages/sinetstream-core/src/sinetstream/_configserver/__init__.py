@@ -1,8 +1,8 @@
 """Client of the SINETStream configuration server (``config=NAME``), as in 1.10.
 
-Three entry points, each taking the same keyword options (``auth_file``,
-``private_key``, ``ca_bundle``, ``timeout``) so that tests and the command
-line never need the user's home directory:
+Three entry points, each taking the same :class:`ServerOptions` (``auth_file``,
+``private_key``, ``ca_bundle``, ``timeout``), so that tests and the command
+line need not use the user's home directory:
 
 - :func:`fetch_config_file`: what ``MessageReader(config=NAME)`` and the other
   constructors load, secrets decrypted in memory only;
@@ -14,6 +14,7 @@ line never need the user's home directory:
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "AUTH_FILE",
     "DEFAULT_TIMEOUT",
     "PRIVATE_KEY_PATH",
+    "ServerOptions",
     "check_config",
     "config_yaml",
     "fetch_config_file",
@@ -57,22 +59,24 @@ class _UserKey:
         return public_key_fingerprint(self.get().public_key())
 
 
-def _fetch(
-    name: str,
-    *,
-    service: str | None,
-    key: _UserKey,
-    auth_file: Path,
-    ca_bundle: str | None,
-    timeout: float,
-) -> ConfigFile:
+@dataclass(frozen=True)
+class ServerOptions:
+    """Where the credentials and the key are, and how to reach the server."""
+
+    auth_file: Path = AUTH_FILE
+    private_key: Path = PRIVATE_KEY_PATH
+    ca_bundle: str | None = None  # else "ca-bundle" in auth.json, else the system's
+    timeout: float = DEFAULT_TIMEOUT  # seconds, per connection and per read
+
+
+def _fetch(name: str, service: str | None, key: _UserKey, options: ServerOptions) -> ConfigFile:
     return fetch(
         name,
-        credentials=read_credentials(auth_file),
+        credentials=read_credentials(options.auth_file),
         fingerprint=key.fingerprint,
         service=service,
-        ca_bundle=ca_bundle,
-        timeout=timeout,
+        ca_bundle=options.ca_bundle,
+        timeout=options.timeout,
     )
 
 
@@ -88,13 +92,7 @@ def _opened(node: Any, key: _UserKey, source: str) -> Any:
 
 
 def fetch_config_file(
-    name: str,
-    service: str | None = None,
-    *,
-    auth_file: Path = AUTH_FILE,
-    private_key: Path = PRIVATE_KEY_PATH,
-    ca_bundle: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    name: str, service: str | None = None, options: ServerOptions = ServerOptions()
 ) -> ConfigFile:
     """Configuration ``name`` from the server, secrets decrypted (in memory only).
 
@@ -104,10 +102,8 @@ def fetch_config_file(
     :class:`InvalidConfigError` (malformed answer, name mismatch, wrong key,
     corrupt secret), :class:`ConnectionError` (anything else).
     """
-    key = _UserKey(private_key)
-    config = _fetch(
-        name, service=service, key=key, auth_file=auth_file, ca_bundle=ca_bundle, timeout=timeout
-    )
+    key = _UserKey(options.private_key)
+    config = _fetch(name, service, key, options)
     config.services = {
         svc: _opened(params, key, str(config.path)) for svc, params in config.services.items()
     }
@@ -128,14 +124,7 @@ def _yaml_dumper() -> Any:
     return Dumper
 
 
-def config_yaml(
-    name: str,
-    *,
-    auth_file: Path = AUTH_FILE,
-    private_key: Path = PRIVATE_KEY_PATH,
-    ca_bundle: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> str:
+def config_yaml(name: str, options: ServerOptions = ServerOptions()) -> str:
     """Configuration ``name`` as config-file YAML; secrets stay ``!sinetstream/encrypted``.
 
     Loading the text with ``config_file=`` decrypts them with the same private key.
@@ -144,28 +133,14 @@ def config_yaml(
     """
     import yaml
 
-    config = _fetch(
-        name,
-        service=None,
-        key=_UserKey(private_key),
-        auth_file=auth_file,
-        ca_bundle=ca_bundle,
-        timeout=timeout,
-    )
+    config = _fetch(name, None, _UserKey(options.private_key), options)
     document = {"header": {"version": config.version}, "config": config.services}
-    heading = f"# {config.path}: secrets are encrypted for the key {private_key}\n"
+    heading = f"# {config.path}: secrets are encrypted for the key {options.private_key}\n"
     body: str = yaml.dump(document, Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=True)
     return heading + body
 
 
-def check_config(
-    name: str,
-    *,
-    auth_file: Path = AUTH_FILE,
-    private_key: Path = PRIVATE_KEY_PATH,
-    ca_bundle: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> list[str]:
+def check_config(name: str, options: ServerOptions = ServerOptions()) -> list[str]:
     """Problems of configuration ``name``, one line each (empty: none found).
 
     Fetches it, decrypts every secret, then checks every service as
@@ -174,7 +149,4 @@ def check_config(
     """
     from sinetstream._config import check_config_document
 
-    config = fetch_config_file(
-        name, auth_file=auth_file, private_key=private_key, ca_bundle=ca_bundle, timeout=timeout
-    )
-    return check_config_document(config)
+    return check_config_document(fetch_config_file(name, options=options))

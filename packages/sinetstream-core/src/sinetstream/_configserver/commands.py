@@ -91,16 +91,11 @@ def run(args: argparse.Namespace) -> int:
     Errors of the server or the key are raised as :class:`SinetError` for the
     command line to report.
     """
-    from . import check_config, config_yaml
+    from sinetstream._configserver import ServerOptions, check_config, config_yaml
 
-    options = {
-        "auth_file": args.auth_file,
-        "private_key": args.private_key,
-        "ca_bundle": args.ca_bundle,
-        "timeout": args.timeout,
-    }
+    options = ServerOptions(args.auth_file, args.private_key, args.ca_bundle, args.timeout)
     if args.config_command == "fetch":
-        text = config_yaml(args.name, **options)
+        text = config_yaml(args.name, options)
         if args.output is None:
             sys.stdout.write(text)
         else:
@@ -111,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         _note("error: give a PATH or --config NAME, not both")
         return 2
     label = f"config-server:{args.server_config}"
-    problems = check_config(args.server_config, **options)
+    problems = check_config(args.server_config, options)
     for problem in problems:
         print(problem)
     if problems:
