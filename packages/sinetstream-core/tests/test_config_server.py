@@ -269,10 +269,11 @@ def test_fingerprint_is_the_one_ssh_keygen_shows(tmp_path: Path) -> None:
 def test_secret_for_another_key_is_refused(server: FakeConfigServer, broker_name: str) -> None:
     server.add_secret("s1", "svc.crypto.key", KEY_V1, key=rsa_key("someone else"))
     add_keyed_config(server, broker_name)
-    with pytest.raises(
-        InvalidConfigError, match=f"private key in use is SHA256:{server.fingerprint}"
-    ):
+    theirs = public_key_fingerprint(rsa_key("someone else").public_key())
+    with pytest.raises(InvalidConfigError) as info:
         MessageWriter(config="lab")
+    assert f"encrypted for the public key SHA256:{theirs}" in str(info.value)
+    assert f"private key in use is SHA256:{server.fingerprint}" in str(info.value)
 
 
 def test_secret_for_another_key_without_fingerprint_fails_to_decrypt(
