@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import pty
+import select
 import socket
 import subprocess
 import sys
@@ -439,3 +442,67 @@ def test_missing_requests_says_what_to_install(
     monkeypatch.setitem(sys.modules, "requests", None)
     with pytest.raises(NoConfigError, match=r"pip install 'requests"):
         MessageWriter(config="lab")
+
+
+def on_a_terminal(code: str, answers: list[str]) -> str:
+    """Run ``code`` with a pty as its stdin and output; type each answer at each prompt.
+
+    The child gets a session of its own, so it cannot reach the terminal pytest runs in.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "SINETSTREAM_PRIVATE_KEY_PASSPHRASE"}
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    output = b""
+    answered = 0
+    try:
+        while select.select([master], [], [], 30)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child exited and closed the pty
+                break
+            if not chunk:
+                break
+            output += chunk
+            while answers and output.count(b"passphrase of") > answered:
+                os.write(master, answers.pop(0).encode() + b"\n")
+                answered += 1
+    finally:
+        os.close(master)
+        child.wait(timeout=30)
+    return output.decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        (["typed secret"], "LOADED"),
+        (["wrong", "typed secret"], "LOADED"),
+        (["wrong", "wrong again", "still wrong"], "wrong passphrase"),
+    ],
+)
+def test_passphrase_is_asked_for_on_a_terminal(
+    tmp_path: Path, answers: list[str], expected: str
+) -> None:
+    key = write_private_key(tmp_path / "k.pem", rsa_key("user"), passphrase=b"typed secret")
+    code = (
+        "from pathlib import Path\n"
+        "from sinetstream._secrets import load_private_key\n"
+        "from sinetstream.error import InvalidConfigError\n"
+        "try:\n"
+        f"    load_private_key(Path({str(key)!r}))\n"
+        "    print('LOADED')\n"
+        "except InvalidConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    output = on_a_terminal(code, list(answers))
+    assert expected in output
+    assert output.count("passphrase of") == len(answers)
+    assert "typed secret" not in output  # getpass does not echo
