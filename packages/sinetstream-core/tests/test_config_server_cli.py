@@ -63,6 +63,7 @@ def test_fetch_writes_a_private_file_with_secrets_still_encrypted(
     assert SECRET_KEY not in text
     assert server.token not in text
     # The file is a config file like any other: the same private key opens it.
+    assert main(["config", "check", str(out)]) == 0
     with MessageReader(config_file=out, receive_timeout_ms=200) as reader:
         assert reader.params["crypto"]["_keys"] == {1: KEY_V1, 2: KEY_V2}
         assert reader.params["type_spec"]["password"] == b"hunter2-from-server"

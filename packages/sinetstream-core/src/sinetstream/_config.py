@@ -422,6 +422,7 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
         if doc is None:
             return [f"{p}: the config file is empty"]
         cfg = parse_config_document(doc, p)
+        cfg.services = _decrypt_secrets(cfg.services, p)  # else a sealed crypto.key is "not bytes"
     except SinetError as exc:
         return [str(exc)]
     return check_config_document(cfg)
