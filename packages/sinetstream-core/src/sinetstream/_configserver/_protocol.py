@@ -36,7 +36,6 @@ _ROTATED_KEY = ["crypto", "key"]  # a secret here with ``ids`` fills crypto._key
 class Credentials:
     """The ``config-server`` entry of ``auth.json``; its repr hides the secret key."""
 
-    path: Path
     address: str
     user: str
     secret_key: str = field(repr=False)
@@ -85,7 +84,6 @@ def read_credentials(path: Path = AUTH_FILE) -> Credentials:
     if ca_bundle is not None and not isinstance(ca_bundle, str):
         raise InvalidConfigError(f"{section}: key 'ca-bundle' must be a file path")
     return Credentials(
-        path=where,
         address=_field(server, "address", str, section),
         user=_field(server, "user", str, section),
         secret_key=_field(server, "secret-key", str, section),
