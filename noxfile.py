@@ -103,7 +103,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's src/."""
-    _editable(session, "mypy>=1.11", "types-PyYAML", *TEST_DEPS)
+    _editable(session, "mypy>=1.11", "types-PyYAML", "types-requests", *TEST_DEPS)
     session.run(
         "mypy",
         *[str(ROOT / "packages" / p / "src") for p in PACKAGES],

@@ -1,6 +1,7 @@
 """Configuration: find the YAML file, pick the service, merge, validate.
 
-Lookup (first match wins): ``config_file=`` if given; else
+Lookup (first match wins): ``config=NAME``, the configuration server
+(``_configserver``); ``config_file=`` if given; else
 ``./.sinetstream_config.yml``; else ``~/.config/sinetstream/config.yml``.
 ``no_config=True`` skips files. Parameters are deep-merged as
 library defaults ← the service's parameters ← constructor keyword arguments.
@@ -40,6 +41,7 @@ from .spi import ConfigVersion
 __all__ = [
     "CONFIG_FILE_NAME",
     "ResolvedConfig",
+    "check_config_document",
     "check_config_file",
     "default_config_paths",
     "load_service",
@@ -116,14 +118,14 @@ def load_service(
     no_config: bool = False,
 ) -> tuple[str | None, ConfigVersion, dict[str, Any], Path | None]:
     """Find the service's parameters: (service name, version, params, file)."""
-    if config is not None:
-        raise NoConfigError(
-            f"config={config!r}: the configuration server is not supported by this library; "
-            "download the config to a file and pass config_file=..."
-        )
-    if no_config:
+    if config is not None:  # the configuration server: sinetstream/_configserver/
+        from ._configserver import fetch_config_file
+
+        cfg = fetch_config_file(config, service)
+    elif no_config:
         return service, ConfigVersion(LATEST_CONFIG_VERSION), {}, None
-    cfg = _find_config_file(config_file)
+    else:
+        cfg = _find_config_file(config_file)
     if service is None:
         if len(cfg.services) > 1:
             raise NoConfigError(
@@ -239,16 +241,23 @@ def check_config_file(path: str | os.PathLike[str]) -> list[str]:
     Each line names the file, the service and the key. An empty list means
     the file is fine as far as can be told without a broker.
     """
-    from ._registry import registry
-
     p = Path(path).expanduser()
     try:
         doc = read_yaml(p)
         if doc is None:
             return [f"{p}: the config file is empty"]
         cfg = parse_config_document(doc, p)
+        cfg.services = decrypt_secrets(cfg.services, p)  # else a sealed crypto.key is "not bytes"
     except SinetError as exc:
         return [str(exc)]
+    return check_config_document(cfg)
+
+
+def check_config_document(cfg: ConfigFile) -> list[str]:
+    """The per-service checks of :func:`check_config_file`, on a parsed config."""
+    from ._registry import registry
+
+    p = cfg.path
     problems: list[str] = []
     for name, service_params in cfg.services.items():
         prefix = f"{p}: service {name!r}: "

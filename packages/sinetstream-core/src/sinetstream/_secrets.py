@@ -1,4 +1,5 @@
-"""Secrets embedded in config files as ``!sinetstream/encrypted <base64>``.
+"""Secrets encrypted for the user's RSA key: ``!sinetstream/encrypted <base64>`` in
+config files, and the secrets of the configuration server.
 
 Blob layout (big-endian, SINETStream 1.10): ``u16 version = 1`` ‖
 ``u8 public-key type = 1 (RSA)`` ‖ ``u8 symmetric type = 1 (AES-GCM)`` ‖
@@ -6,25 +7,68 @@ RSA-OAEP(SHA-256) encrypted AES key ‖ 12-byte nonce ‖ ciphertext ‖ 16-byte
 the GCM associated data is everything before the ciphertext.
 
 The private key is ``~/.config/sinetstream/private_key.pem``; its passphrase,
-if any, comes from ``SINETSTREAM_PRIVATE_KEY_PASSPHRASE``.
+if any, comes from ``SINETSTREAM_PRIVATE_KEY_PASSPHRASE``, else it is asked
+for on the terminal (three tries).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .error import InvalidConfigError
 
-__all__ = ["PRIVATE_KEY_PATH", "decrypt_secret", "encrypt_secret"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+__all__ = [
+    "PASSPHRASE_VARIABLE",
+    "PRIVATE_KEY_PATH",
+    "decrypt_secret",
+    "decrypt_with_key",
+    "encrypt_secret",
+    "load_private_key",
+    "public_key_fingerprint",
+]
 
 PRIVATE_KEY_PATH = Path("~/.config/sinetstream/private_key.pem")
+PASSPHRASE_VARIABLE = "SINETSTREAM_PRIVATE_KEY_PASSPHRASE"
 _HEADER = b"\x00\x01\x01\x01"
 _NONCE = 12
+_TAG = 16
+_PROMPT_TRIES = 3
 
 
-def _private_key(path: Path) -> object:
+def _parse_key(pem: bytes, passphrase: str | None) -> object:
     from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(
+        pem, password=passphrase.encode() if passphrase else None
+    )
+
+
+def _prompted_key(pem: bytes, path: Path) -> object:
+    import getpass
+
+    for _ in range(_PROMPT_TRIES):
+        passphrase = getpass.getpass(f"passphrase of {path}: ")
+        try:
+            return _parse_key(pem, passphrase)
+        except (TypeError, ValueError):
+            continue
+    raise InvalidConfigError(f"cannot load the private key {path}: wrong passphrase")
+
+
+def load_private_key(path: Path = PRIVATE_KEY_PATH) -> RSAPrivateKey:
+    """The RSA private key at ``path``, decrypted with the passphrase if it has one.
+
+    Raises :class:`InvalidConfigError` naming the file (never the passphrase).
+    """
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     try:
         pem = path.expanduser().read_bytes()
@@ -32,34 +76,55 @@ def _private_key(path: Path) -> object:
         raise InvalidConfigError(
             f"an encrypted secret needs the private key {path}: {exc.strerror}"
         ) from exc
-    passphrase = os.environ.get("SINETSTREAM_PRIVATE_KEY_PASSPHRASE")
+    passphrase = os.environ.get(PASSPHRASE_VARIABLE)
     try:
-        return serialization.load_pem_private_key(
-            pem, password=passphrase.encode() if passphrase else None
-        )
-    except (TypeError, ValueError) as exc:
+        key = _parse_key(pem, passphrase)
+    except TypeError as exc:
+        # An encrypted key without a passphrase: ask, as SINETStream 1.10 does.
+        if passphrase or not sys.stdin.isatty():
+            raise InvalidConfigError(
+                f"cannot load the private key {path}: it is encrypted; set {PASSPHRASE_VARIABLE}"
+            ) from exc
+        key = _prompted_key(pem, path)
+    except ValueError as exc:
         raise InvalidConfigError(
-            f"cannot load the private key {path} (is SINETSTREAM_PRIVATE_KEY_PASSPHRASE set "
-            "correctly?)"
+            f"cannot load the private key {path} (is {PASSPHRASE_VARIABLE} set correctly?)"
         ) from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise InvalidConfigError(f"{path}: the private key must be an RSA key")
+    return key
 
 
-def decrypt_secret(blob: bytes, *, source: str, key_path: Path = PRIVATE_KEY_PATH) -> bytes:
-    """Decrypt one secret blob; ``source`` names the config file in errors."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+def public_key_fingerprint(public_key: RSAPublicKey) -> str:
+    """SHA-256 of the OpenSSH public key blob, base64 without padding (``ssh-keygen -l``)."""
+    from cryptography.hazmat.primitives import serialization
 
+    line = public_key.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    blob = base64.b64decode(line.split()[1])
+    return base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+
+
+def _check_header(blob: bytes, source: str) -> None:
     if blob[:4] != _HEADER:
         raise InvalidConfigError(
             f"{source}: an encrypted secret has an unsupported header {blob[:4].hex()}"
         )
-    key = _private_key(key_path)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise InvalidConfigError(f"{key_path}: the private key must be an RSA key")
+
+
+def decrypt_with_key(
+    blob: bytes, key: RSAPrivateKey, *, source: str, key_path: Path = PRIVATE_KEY_PATH
+) -> bytes:
+    """Decrypt one secret blob with an already loaded key; ``source`` names it in errors."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    _check_header(blob, source)
     size = key.key_size // 8
-    if len(blob) < 4 + size + _NONCE + 16:
+    if len(blob) < 4 + size + _NONCE + _TAG:
         raise InvalidConfigError(f"{source}: an encrypted secret is truncated")
     wrapped = blob[4 : 4 + size]
     nonce = blob[4 + size : 4 + size + _NONCE]
@@ -72,6 +137,12 @@ def decrypt_secret(blob: bytes, *, source: str, key_path: Path = PRIVATE_KEY_PAT
             f"{source}: an encrypted secret cannot be decrypted with {key_path} "
             "(was it encrypted for another key?)"
         ) from exc
+
+
+def decrypt_secret(blob: bytes, *, source: str, key_path: Path = PRIVATE_KEY_PATH) -> bytes:
+    """Decrypt one secret blob with the key at ``key_path``; ``source`` names it in errors."""
+    _check_header(blob, source)  # before the key is loaded: a bad blob needs no passphrase
+    return decrypt_with_key(blob, load_private_key(key_path), source=source, key_path=key_path)
 
 
 def encrypt_secret(plaintext: bytes, public_key: object) -> bytes:

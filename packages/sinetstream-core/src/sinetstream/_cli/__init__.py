@@ -1,6 +1,7 @@
 """The ``sinetstream`` command line (also ``python -m sinetstream``).
 
-Commands: ``write``, ``read``, ``ping``, ``perf``, ``info`` and ``config check``.
+Commands: ``write``, ``read``, ``ping``, ``perf``, ``info``, ``config check`` and
+``config fetch``.
 Every messaging command takes ``-s/--service``, ``--config-file``,
 ``--no-config`` and ``KEY=VALUE`` overrides (dotted keys build nested
 mappings, values are YAML: ``compression.algorithm=zstd``, ``brokers=[a, b]``).

@@ -1,16 +1,17 @@
-"""``sinetstream config``: configuration tools (``config check``)."""
+"""``sinetstream config``: configuration tools (``config check``, ``config fetch``)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from . import config_server
 from .params import Subparsers
 from .status import EXIT_OK, EXIT_USAGE, UsageError, note
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    """Add ``config`` and its subcommand ``check`` (neither takes the ``common`` options)."""
+    """Add ``config`` and its subcommands ``check`` and ``fetch`` (no ``common`` options)."""
     p = sub.add_parser("config", help="configuration tools")
     p.set_defaults(run=_needs_subcommand)
     csub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
@@ -21,16 +22,21 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     c.add_argument("path", nargs="?", type=Path, help="config file (default: the one in use)")
     c.set_defaults(run=check)
+    config_server.add_arguments(csub, c)
 
 
 def _needs_subcommand(args: argparse.Namespace) -> int:
-    raise UsageError("config needs a subcommand: config check [PATH]")
+    raise UsageError(
+        "config needs a subcommand: config check [PATH | --config NAME], config fetch NAME"
+    )
 
 
 def check(args: argparse.Namespace) -> int:
     """Print every problem of the config file; exit status 2 if there is any."""
     from sinetstream._config import check_config_file, default_config_paths
 
+    if config_server.wants(args):
+        return config_server.run(args)
     path: Path | None = args.path
     if path is None:
         found = [p for p in default_config_paths() if p.is_file()]
