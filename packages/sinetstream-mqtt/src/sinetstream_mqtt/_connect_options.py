@@ -9,8 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sinetstream.error import InvalidArgumentError, UnsupportedServiceTypeError
-from sinetstream.spi.params import CONSISTENCY_NAMES, Params, check_bool, check_consistency
+from sinetstream.error import (
+    ConnectParameterError,
+    InvalidArgumentError,
+    UnsupportedServiceTypeError,
+)
+from sinetstream.spi.params import (
+    CONSISTENCY_NAMES,
+    Params,
+    check_bool,
+    check_consistency,
+    check_int,
+)
 
 __all__ = [
     "V5_CONNECT_PROPERTIES",
@@ -31,6 +41,14 @@ V5_CONNECT_PROPERTIES = {
     "user_property": "UserProperty",
     "auth_method": "AuthenticationMethod",
     "auth_data": "AuthenticationData",
+}
+
+# The values each numeric CONNECT property can carry (MQTT 5.0, section 3.1.2.11).
+_V5_RANGES = {
+    "session_expiry_interval": (0, 0xFFFFFFFF),
+    "receive_maximum": (1, 0xFFFF),
+    "maximum_packet_size": (1, 268435455),
+    "topic_alias_maximum": (0, 0xFFFF),
 }
 
 # Will keys that are about the will itself; every other key configures the
@@ -81,8 +99,19 @@ def v5_properties(p: Params) -> dict[str, Any]:
                 raise InvalidArgumentError(f"{name} must be true/false or 0/1")
             out[name] = int(flag) if isinstance(flag, bool) else flag
         else:
-            out[name] = p.get_int(name, None, minimum=0)
+            out[name] = _v5_int(p, name)
     return out
+
+
+def _v5_int(p: Params, name: str) -> int:
+    """A numeric CONNECT property: an out-of-range integer is a :class:`ConnectParameterError`."""
+    value = check_int(p.key(name), p.values[name], where=p.where)
+    low, high = _V5_RANGES[name]
+    if not low <= value <= high:
+        raise ConnectParameterError(
+            f"{p.where}{p.key(name)}: must be an integer in {low}..{high}, got {value!r}"
+        )
+    return value
 
 
 def _encode_will_payload(payload: Any, encoder_params: dict[str, Any]) -> bytes:

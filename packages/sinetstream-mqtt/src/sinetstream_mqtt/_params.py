@@ -18,7 +18,7 @@ from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sinetstream.error import InvalidArgumentError
+from sinetstream.error import ConnectParameterError, InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
 from sinetstream.spi.params import (
     Params,
@@ -207,13 +207,14 @@ def _session_flags(
             connect_properties.setdefault("session_expiry_interval", 0xFFFFFFFF)
         return clean_session, clean_start
     if p.values.get("clean_start") is not None:
-        raise InvalidArgumentError(
-            "clean_start is an MQTT 5 parameter; with MQTTv311 use clean_session"
+        raise ConnectParameterError(
+            f"{p.where}{p.key('clean_start')}: an MQTT 5 parameter; with protocol "
+            "MQTTv31/MQTTv311 use clean_session (or set protocol: MQTTv5)"
         )
     if connect_properties:
-        raise InvalidArgumentError(
-            f"{', '.join(sorted(connect_properties))}: MQTT 5 CONNECT properties need "
-            "protocol MQTTv5"
+        raise ConnectParameterError(
+            f"{p.where}{', '.join(p.key(k) for k in sorted(connect_properties))}: "
+            "MQTT 5 CONNECT properties need protocol MQTTv5"
         )
     clean_session = p.get_bool("clean_session", None)
     if persistent:
