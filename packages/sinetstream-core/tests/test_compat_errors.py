@@ -106,8 +106,9 @@ def _crypto(keys: dict[int, bytes]) -> dict[str, Any]:
 
 def test_missing_key_version_is_an_invalid_argument_error(broker_name: str) -> None:
     with (
-        MessageReader(None, "t", receive_timeout_ms=200, **_crypto({1: KEY1}), **q(broker_name))
-        as reader,
+        MessageReader(
+            None, "t", receive_timeout_ms=200, **_crypto({1: KEY1}), **q(broker_name)
+        ) as reader,
         MessageWriter(None, "t", **_crypto({1: KEY1, 2: KEY2}), **q(broker_name)) as writer,
     ):
         writer.publish(b"secret")  # written with key version 2
