@@ -9,6 +9,7 @@ still the precise sinetstream class that says what to fix.
 
 from __future__ import annotations
 
+import base64
 import threading
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from sinetstream.error import (
     EmptyConfigError,
     MissingParameterError,
     UnknownKeyVersionError,
+    UnsupportedSecretError,
 )
 from sinetstream.spi import PluginCompression, PluginValueType
 from sinetstream.value_type import value_type_registry
@@ -164,6 +166,23 @@ def test_config_file_that_is_not_yaml_is_no_config(workdir: Path) -> None:
     assert isinstance(caught, ConfigSyntaxError)
     assert isinstance(caught, InvalidConfigError)
     assert "line 3" in str(caught)
+
+
+def test_secret_of_unknown_format_is_a_runtime_error(workdir: Path) -> None:
+    blob = base64.b64encode(b"\x00\x02\x01\x01" + bytes(300)).decode()
+    path = workdir / "secret.yml"
+    path.write_text(
+        "svc:\n  type: queue\n  brokers: b\n"
+        f"  crypto:\n    password: !sinetstream/encrypted {blob}\n"
+    )
+    caught: BaseException | None = None
+    try:
+        MessageWriter("svc", "t", config_file=str(path))
+    except RuntimeError as exc:  # what 1.10 raised ("Unsupported version")
+        caught = exc
+    assert isinstance(caught, UnsupportedSecretError)
+    assert isinstance(caught, InvalidConfigError)
+    assert "unsupported header 00020101" in str(caught)
 
 
 def test_encryption_without_algorithm_is_a_key_error(broker_name: str) -> None:

@@ -19,7 +19,11 @@ from sinetstream import (
     MessageReader,
     MessageWriter,
 )
-from sinetstream.error import ConnectParameterError, NotConnectedError
+from sinetstream.error import (
+    ConnectParameterError,
+    NotConnectedError,
+    UnsupportedOperationError,
+)
 
 pytestmark = pytest.mark.mqtt
 
@@ -118,3 +122,14 @@ def test_publish_while_disconnected_is_a_runtime_error(
         broker.start()
     assert isinstance(caught, NotConnectedError)
     assert isinstance(caught, ConnectionError)
+
+
+def test_seek_on_mqtt_is_an_attribute_error(mosquitto: Mosquitto, topic: str) -> None:
+    caught: BaseException | None = None
+    with MessageReader(None, topic, receive_timeout_ms=100, **mqtt(mosquitto)) as reader:
+        try:
+            reader.seek_to_beginning()
+        except AttributeError as exc:  # what 1.10 let escape: the plugin had no seek
+            caught = exc
+    assert isinstance(caught, UnsupportedOperationError)
+    assert "cannot seek_to_beginning" in str(caught)

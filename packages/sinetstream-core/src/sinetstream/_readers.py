@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._message import Message
 from ._message_io import MessageIO
-from .error import InvalidArgumentError, InvalidMessageError, SinetError
+from .error import (
+    InvalidArgumentError,
+    InvalidMessageError,
+    SinetError,
+    UnsupportedOperationError,
+)
 
 if TYPE_CHECKING:
     from ._pipeline import Decoder
@@ -125,7 +130,9 @@ class _ReaderBase(MessageIO):
         plugin = self._require_open()
         fn = getattr(plugin, name, None)
         if fn is None:
-            raise SinetError(f"{self._where}the {self.params['type']} backend cannot {name}")
+            raise UnsupportedOperationError(
+                f"{self._where}the {self.params['type']} backend cannot {name}"
+            )
         fn()
 
     def _decode_message(self, data: bytes, topic: str | None, raw: Any) -> Message | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .error import InvalidConfigError
+from .error import InvalidConfigError, UnsupportedSecretError
 
 __all__ = ["PRIVATE_KEY_PATH", "decrypt_secret", "encrypt_secret"]
 
@@ -52,7 +52,7 @@ def decrypt_secret(blob: bytes, *, source: str, key_path: Path = PRIVATE_KEY_PAT
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if blob[:4] != _HEADER:
-        raise InvalidConfigError(
+        raise UnsupportedSecretError(
             f"{source}: an encrypted secret has an unsupported header {blob[:4].hex()}"
         )
     key = _private_key(key_path)

@@ -3,35 +3,39 @@
 Every exception the library raises on purpose derives from :class:`SinetError`,
 so ``except SinetError`` catches all of them::
 
-    SinetError                    any sinetstream failure
-    ├── NoConfigError             no config file, or several services and none chosen
-    │   ├── EmptyConfigError      the config file given has no content   (+ InvalidConfigError)
-    │   └── ConfigSyntaxError     the config file given is not valid YAML (+ InvalidConfigError)
-    ├── NoServiceError            the named service is not in the config
-    ├── InvalidConfigError        the config file is malformed
-    ├── UnsupportedServiceTypeError  no usable plugin for ``type``
-    ├── InvalidArgumentError      a parameter has a wrong value or type
-    │   ├── CompressionLevelError  compression.level out of range   (+ builtins.ValueError)
-    │   ├── MissingParameterError  a required parameter is absent   (+ builtins.KeyError)
-    │   ├── ConnectParameterError  a value the broker's CONNECT cannot carry (+ ConnectionError)
-    │   └── UnknownKeyVersionError a message's key version is not configured
-    │                                                              (+ InvalidMessageError)
-    ├── ConnectionError           the broker cannot be reached or the link failed
-    │   ├── AuthenticationError   the broker refused the credentials
-    │   └── NotConnectedError     the link is down right now (+ builtins.RuntimeError)
-    ├── AlreadyConnectedError     ``open()`` on an object that is already open
-    ├── NotOpenError              the object is not open (never opened, or closed)
-    ├── InvalidMessageError       a message cannot be encoded or decoded
-    └── AuthorizationError        the broker denied access to a topic or group
+    SinetError                      any sinetstream failure
+    ├── NoConfigError               no config file, or several services and none chosen
+    ├── NoServiceError              the named service is not in the config
+    ├── InvalidConfigError          the config file is malformed
+    │   ├── EmptyConfigError        the config file given is empty      (+ NoConfigError)
+    │   ├── ConfigSyntaxError       the config file is not valid YAML   (+ NoConfigError)
+    │   └── UnsupportedSecretError  an encrypted secret's format is unknown (+ RuntimeError)
+    ├── UnsupportedServiceTypeError no usable plugin for ``type``
+    ├── InvalidArgumentError        a parameter has a wrong value or type
+    │   ├── CompressionLevelError   compression.level out of range      (+ ValueError)
+    │   ├── MissingParameterError   a required parameter is absent      (+ KeyError)
+    │   ├── ConnectParameterError   a value the broker connection cannot take
+    │   │                                                      (+ sinetstream ConnectionError)
+    │   └── UnknownKeyVersionError  a message's key version is not configured
+    │                                                      (+ InvalidMessageError)
+    ├── ConnectionError             the broker cannot be reached or the link failed
+    │   ├── AuthenticationError     the broker refused the credentials
+    │   └── NotConnectedError       the link is down right now          (+ RuntimeError)
+    ├── AlreadyConnectedError       ``open()`` on an object that is already open
+    ├── NotOpenError                the object is not open (never opened, or closed)
+    ├── UnsupportedOperationError   the backend cannot do this (seek on MQTT) (+ AttributeError)
+    ├── InvalidMessageError         a message cannot be encoded or decoded
+    └── AuthorizationError          the broker denied access to a topic or group
 
 The names and the first nine classes are those of SINETStream 1.10, so existing
 ``except`` clauses keep working. :class:`ConnectionError` shadows the builtin of
 the same name inside this module only; it does *not* derive from it.
 
-A class marked ``(+ X)`` also derives from ``X``: it is the precise error, and
-it is also what SINETStream 1.10 raised in the same situation, so a program
-written for 1.10 (``except ValueError:``, ``except NoConfigError:``) still
-catches it. docs/compatibility.md lists every situation.
+A class marked ``(+ X)`` also derives from ``X`` (a builtin, unless named
+otherwise): it is the precise error, and it is also what SINETStream 1.10
+raised in the same situation, so a program written for 1.10 (``except
+ValueError:``, ``except NoConfigError:``) still catches it.
+docs/compatibility.md lists every situation.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ __all__ = [
     "NotOpenError",
     "SinetError",
     "UnknownKeyVersionError",
+    "UnsupportedOperationError",
+    "UnsupportedSecretError",
     "UnsupportedServiceTypeError",
 ]
 
@@ -157,10 +163,13 @@ class MissingParameterError(InvalidArgumentError, KeyError):
 
 
 class ConnectParameterError(InvalidArgumentError, ConnectionError):
-    """A parameter the broker's CONNECT cannot carry (MQTT ``clean_start`` with 3.1.1,
-    MQTT 5 ``receive_maximum: 0``): refused when the reader or writer is built.
+    """A parameter the broker connection cannot take.
 
-    Also a :class:`ConnectionError`: SINETStream 1.10 failed at ``open()`` with one.
+    MQTT ``clean_start`` with 3.1.1 or an MQTT 5 property out of range
+    (``receive_maximum: 0``), an unknown Kafka ``type_spec`` key: refused when
+    the reader or writer is built; a setting kafka-python itself refuses: at
+    ``open()``. Also a :class:`ConnectionError`: SINETStream 1.10 failed at
+    ``open()`` with one.
     """
 
 
@@ -176,4 +185,19 @@ class NotConnectedError(ConnectionError, RuntimeError):
     """A publish while the link to the broker is down (the backend is reconnecting).
 
     Also a :class:`RuntimeError`, what SINETStream 1.10 let escape from paho.
+    """
+
+
+class UnsupportedSecretError(InvalidConfigError, RuntimeError):
+    """An ``!sinetstream/encrypted`` value whose header names an unknown format.
+
+    Also a :class:`RuntimeError`, what SINETStream 1.10 raised.
+    """
+
+
+class UnsupportedOperationError(SinetError, AttributeError):
+    """The backend cannot do this, e.g. ``seek_to_beginning()`` on MQTT.
+
+    Also an :class:`AttributeError`, what SINETStream 1.10 let escape (the
+    plugin had no such method).
     """
