@@ -4,13 +4,13 @@ Each test is written the way a 1.10 program (or its test suite) is: it
 catches the class 1.10 raised in that situation (``except ValueError:``,
 ``except NoConfigError:``) and registers plugins with
 ``MessageReader.registry.register(...)``. Each also checks that the error is
-still the precise sinetstream class that says what to fix.
+still the precise sinetstream class that says what to fix. A failing
+``on_message`` is covered by ``test_api.py::test_callback_errors_go_to_on_failure``.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from sinetstream import (
     InvalidArgumentError,
     InvalidConfigError,
     InvalidMessageError,
-    Message,
     MessageReader,
     MessageWriter,
     NoConfigError,
@@ -340,30 +339,3 @@ def test_registered_object_with_load_method_and_bad_load() -> None:
     finally:
         MessageReader.registry.unregister("compat-obj")
         MessageReader.registry.unregister("compat-bad")
-
-
-# --- 4. a failing on_message ---------------------------------------------------------------
-
-
-def test_failing_on_message_goes_to_on_failure_not_the_error_count(broker_name: str) -> None:
-    failures: list[BaseException] = []
-    delivered = threading.Event()
-
-    def on_message(message: Message) -> None:
-        raise ZeroDivisionError("a bug in the callback")
-
-    def on_failure(exc: BaseException, tb: object) -> None:
-        failures.append(exc)
-        delivered.set()
-
-    reader = AsyncMessageReader(None, "t", **q(broker_name))
-    reader.on_message = on_message
-    reader.on_failure = on_failure
-    with reader, MessageWriter(None, "t", **q(broker_name)) as writer:
-        writer.publish(b"x")
-        assert delivered.wait(5)
-    assert [type(e) for e in failures] == [ZeroDivisionError]
-    metrics = reader.metrics
-    assert metrics.msg_count_total == 1
-    assert metrics.error_count_total == 0
-    assert metrics.callback_error_count_total == 1
