@@ -194,4 +194,5 @@ def test_callback_errors_go_to_on_failure(broker_name: str) -> None:
         w.publish(b"x")
         assert done.wait(5)
     assert isinstance(failures[0], ValueError)
-    assert reader.metrics.error_count_total == 1
+    assert reader.metrics.error_count_total == 0
+    assert reader.metrics.callback_error_count_total == 1

@@ -23,7 +23,7 @@ from typing import Any
 import zstandard
 
 from ._registry import registry
-from .error import InvalidArgumentError, InvalidMessageError, SinetError
+from .error import CompressionLevelError, InvalidArgumentError, InvalidMessageError, SinetError
 
 __all__ = ["GZIP", "ZSTD", "Compression", "resolve_compression"]
 
@@ -116,7 +116,7 @@ def _gzip(level: int | None, params: Mapping[str, Any], writer: bool, limit: int
     if level is None:
         level = _GZIP_DEFAULT_LEVEL
     elif writer and level not in _GZIP_LEVELS:
-        raise InvalidArgumentError(f"compression.level: {level} is out of range for gzip (-1..9)")
+        raise CompressionLevelError(f"compression.level: {level} is out of range for gzip (-1..9)")
     kwargs = dict(params)
     try:
         # Validate the extra keyword arguments once, at construction.
@@ -168,7 +168,7 @@ def _zstd(level: int | None, params: Mapping[str, Any], writer: bool, limit: int
     if level is None:
         level = _ZSTD_DEFAULT_LEVEL
     elif writer and level > zstandard.MAX_COMPRESSION_LEVEL:
-        raise InvalidArgumentError(
+        raise CompressionLevelError(
             f"compression.level: {level} is out of range for zstd "
             f"(at most {zstandard.MAX_COMPRESSION_LEVEL}; negative levels are allowed)"
         )

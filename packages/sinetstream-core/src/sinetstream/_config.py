@@ -30,6 +30,7 @@ from ._config_file import (
 )
 from ._params import copy_params, deep_merge, parse_consistency, with_defaults
 from .error import (
+    EmptyConfigError,
     InvalidArgumentError,
     InvalidConfigError,
     NoConfigError,
@@ -67,15 +68,15 @@ def _find_config_file(config_file: str | os.PathLike[str] | None) -> ConfigFile:
         if not path.is_file():
             raise NoConfigError(f"{path}: config file not found (given as config_file)")
         doc = read_yaml(path)
-        if doc is None:
-            raise InvalidConfigError(f"{path}: the config file is empty")
+        if not doc:  # None (no content) or an empty mapping or list
+            raise EmptyConfigError(f"{path}: the config file is empty (no services)")
         return parse_config_document(doc, path)
     searched = default_config_paths()
     for path in searched:
         if not path.is_file():
             continue
         doc = read_yaml(path)
-        if doc is None:
+        if not doc:
             import logging
 
             logging.getLogger("sinetstream").warning("%s: empty config file skipped", path)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .error import InvalidConfigError, NoConfigError
+from .error import ConfigSyntaxError, InvalidConfigError, NoConfigError
 
 __all__ = [
     "LATEST_CONFIG_VERSION",
@@ -67,7 +67,7 @@ def read_yaml(path: Path) -> Any:
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidConfigError(f"{path}: malformed YAML{at}: {problem}") from exc
+        raise ConfigSyntaxError(f"{path}: malformed YAML{at}: {problem}") from exc
 
 
 def decrypt_secrets(node: Any, path: Path) -> Any:

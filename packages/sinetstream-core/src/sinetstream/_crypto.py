@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from ._crypto_config import CryptoConfig
 from ._crypto_modes import BLOCK, KeyedCipher, make_cipher, truncated
-from .error import InvalidMessageError
+from .error import InvalidMessageError, UnknownKeyVersionError
 
 __all__ = ["MessageDecryptor", "MessageEncryptor"]
 
@@ -156,8 +156,8 @@ class MessageDecryptor:
             self._last = (key_version, salt, cipher)
         return cipher
 
-    def _unknown(self, key_version: int) -> InvalidMessageError:
-        return InvalidMessageError(
+    def _unknown(self, key_version: int) -> UnknownKeyVersionError:
+        return UnknownKeyVersionError(
             f"key_version={key_version} not found: this reader has key versions "
             f"{list(self._config.versions)}"
         )

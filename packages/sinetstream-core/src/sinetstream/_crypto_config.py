@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._wire import MAX_KEY_VERSION
-from .error import InvalidArgumentError
+from .error import InvalidArgumentError, MissingParameterError
 from .spi.params import check_choice, check_int
 
 __all__ = [
@@ -149,7 +149,7 @@ def parse_crypto(crypto: Any) -> CryptoConfig:
         )
     algorithm = crypto.get("algorithm")
     if algorithm is None:
-        raise InvalidArgumentError("crypto.algorithm: required when data_encryption is true (AES)")
+        raise MissingParameterError("crypto.algorithm: required when data_encryption is true (AES)")
     check_choice("crypto.algorithm", algorithm, ("AES",), ignore_case=True)
     key_length = crypto.get("key_length", 128)
     if isinstance(key_length, bool) or key_length not in _KEY_LENGTHS:

@@ -19,7 +19,7 @@ from . import _config
 from ._config import ResolvedConfig
 from ._metrics import Metrics, MetricsRecorder
 from ._params import DEFAULT_PARAMS, Consistency, copy_params
-from ._registry import instantiate_backend, registry
+from ._registry import GroupRegistry, instantiate_backend, registry
 from .error import AlreadyConnectedError, NotOpenError, SinetError
 
 __all__ = ["MessageIO"]
@@ -53,6 +53,9 @@ class MessageIO:
 
     _group: ClassVar[str]
     _is_reader: ClassVar[bool]
+    #: The plugins of this class's entry-point group; ``registry.register(name, cls)``
+    #: adds one in code (see docs/plugins.md).
+    registry = GroupRegistry()
     #: Library defaults, the bottom layer of every merge.
     default_params: ClassVar[Mapping[str, Any]] = DEFAULT_PARAMS
 

@@ -16,9 +16,14 @@ class Metrics:
     backend; ``msg_uncompressed_bytes_total`` / ``msg_compressed_bytes_total``
     count the payload around the compressor. ``end_time`` is the time of the
     last message or error. A receive timeout is not an error.
+
+    ``callback_error_count_total`` counts the exceptions raised by an
+    ``AsyncMessageReader``'s own ``on_message`` callback: they go to
+    ``on_failure`` but are not messaging errors, so not in ``error_count_total``.
     """
 
     __slots__ = (
+        "callback_error_count_total",
         "end_time",
         "error_count_total",
         "invalid_message_count_total",
@@ -43,6 +48,7 @@ class Metrics:
         self.msg_size_max: int | None = None
         self.error_count_total: int = 0
         self.invalid_message_count_total: int = 0
+        self.callback_error_count_total: int = 0
         self.raw: Any = None
 
     @property
@@ -114,9 +120,10 @@ class Metrics:
     )
 
     def as_dict(self) -> dict[str, Any]:
-        """Every stored and derived field, as in ``str(metrics)``, plus the invalid count."""
+        """Every stored and derived field, as in ``str(metrics)``, plus the two extra counts."""
         out = {name: getattr(self, name) for name in self._STR_FIELDS}
         out["invalid_message_count_total"] = self.invalid_message_count_total
+        out["callback_error_count_total"] = self.callback_error_count_total
         return out
 
     def __str__(self) -> str:
@@ -166,6 +173,11 @@ class MetricsRecorder:
             if invalid_message:
                 self._m.invalid_message_count_total += 1
             self._m.end_time = now
+
+    def callback_error(self) -> None:
+        """Count one exception raised by the user's ``on_message`` callback."""
+        with self._lock:
+            self._m.callback_error_count_total += 1
 
     def snapshot(self, raw: Any = None) -> Metrics:
         """A copy of the counters, with ``raw`` attached."""

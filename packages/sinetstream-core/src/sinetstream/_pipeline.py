@@ -165,6 +165,11 @@ class Encoder:
             compressed,
         )
 
+    @property
+    def serializer(self) -> Callable[[Any], Any] | None:
+        """The effective serializer: ``value_serializer`` if given, else the value type's."""
+        return self._serialize
+
     def _as_bytes(self, payload: Any) -> bytes:
         if isinstance(payload, (bytes, bytearray, memoryview)):
             return bytes(payload)
@@ -229,6 +234,11 @@ class Decoder:
             self.encryption = config.describe()
             self._max_version = decryptor.max_version
         self._unpack = AvroUnpacker().unpack
+
+    @property
+    def deserializer(self) -> Callable[[bytes], Any] | None:
+        """The effective deserializer: ``value_deserializer`` if given, else the value type's."""
+        return self._deserialize
 
     def decode(
         self, message: bytes | bytearray | memoryview, plugin_timestamp_us: int = 0

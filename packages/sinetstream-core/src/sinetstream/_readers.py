@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._message import Message
 from ._message_io import MessageIO
-from .error import InvalidArgumentError, InvalidMessageError, SinetError
+from .error import (
+    InvalidArgumentError,
+    InvalidMessageError,
+    SinetError,
+    UnsupportedOperationError,
+)
 
 if TYPE_CHECKING:
     from ._pipeline import Decoder
@@ -99,7 +104,8 @@ class _ReaderBase(MessageIO):
 
         self._decoder: Decoder = self._codec(Decoder, params)
         self._decode = self._decoder.decode
-        self.value_deserializer: Callable[[bytes], Any] | None = params.get("value_deserializer")
+        #: The effective deserializer, as in 1.10: the given one, else the value type's.
+        self.value_deserializer: Callable[[bytes], Any] | None = self._decoder.deserializer
 
     @property
     def topics(self) -> str | list[str] | None:
@@ -124,7 +130,9 @@ class _ReaderBase(MessageIO):
         plugin = self._require_open()
         fn = getattr(plugin, name, None)
         if fn is None:
-            raise SinetError(f"{self._where}the {self.params['type']} backend cannot {name}")
+            raise UnsupportedOperationError(
+                f"{self._where}the {self.params['type']} backend cannot {name}"
+            )
         fn()
 
     def _decode_message(self, data: bytes, topic: str | None, raw: Any) -> Message | None:
@@ -217,6 +225,12 @@ class AsyncMessageReader(_ReaderBase):
     optionally ``on_failure = g`` (called as ``g(exception, traceback)``).
     Messages that arrive before ``on_message`` is set are kept (up to
     ``pending_limit``) and handed over when it is.
+
+    An exception raised by ``on_message`` itself is passed to ``on_failure``
+    (or logged when none is set) and counted in
+    ``metrics.callback_error_count_total``, not in ``error_count_total``: it is
+    a bug of the callback, not a messaging failure. SINETStream 1.10 lost it
+    silently and counted nothing.
     """
 
     _group = "async_reader"
@@ -293,8 +307,11 @@ class AsyncMessageReader(_ReaderBase):
         try:
             callback(message)
         except Exception as exc:
+            # The user's own bug, not a messaging error: to on_failure (1.10 lost
+            # it), counted apart from error_count_total (which 1.10 left alone).
             _log.error("on_message callback raised %r", exc, exc_info=True)
-            self._report(exc, exc.__traceback__, count=True)
+            self._metrics.callback_error()
+            self._report(exc, exc.__traceback__)
 
     def _failed(self, error: BaseException, tb: TracebackType | None = None) -> None:
         if isinstance(error, InvalidMessageError):

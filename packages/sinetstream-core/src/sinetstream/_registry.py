@@ -18,7 +18,14 @@ from .error import InvalidArgumentError, SinetError, UnsupportedServiceTypeError
 if TYPE_CHECKING:
     from importlib import metadata
 
-__all__ = ["PluginInfo", "Registry", "instantiate_backend", "registry"]
+__all__ = [
+    "GroupRegistry",
+    "PluginInfo",
+    "Registry",
+    "instantiate_backend",
+    "registered_class",
+    "registry",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,23 @@ def _missing_members(cls: type, group: str) -> list[str]:
     if issubclass(cls, abc):
         return sorted(getattr(cls, "__abstractmethods__", ()))
     return [name for name in required if not any(name in vars(k) for k in cls.__mro__[:-1])]
+
+
+def registered_class(obj: Any) -> Any:
+    """The plugin class an object given to :meth:`Registry.register` stands for.
+
+    An object with a ``load()`` is an entry point and is loaded: an
+    ``importlib.metadata.EntryPoint``, any object with a ``load`` method, or a
+    class with a ``load()`` classmethod or staticmethod (the way SINETStream
+    1.10 test suites register plugins). Any other class is the plugin itself.
+    """
+    import inspect
+
+    if isinstance(obj, type) and not isinstance(
+        inspect.getattr_static(obj, "load", None), (classmethod, staticmethod)
+    ):
+        return obj
+    return obj.load()
 
 
 class Registry:
@@ -80,7 +104,12 @@ class Registry:
         return self._entry_points
 
     def register(self, name: str, obj: Any) -> None:
-        """Register a plugin class (or an object whose ``load()`` returns one)."""
+        """Register ``obj`` as the plugin called ``name``, ahead of any entry point.
+
+        ``obj`` is the plugin class, or an entry-point-like object whose
+        ``load()`` returns it (see :func:`registered_class`). It is loaded and
+        checked when first used.
+        """
         with self._lock:
             self._registered[name] = obj
             self._loaded.pop(name, None)
@@ -139,7 +168,7 @@ class Registry:
                 obj = self._registered[name]
                 where = f"plugin {name!r} registered in {self.entry_point_group}"
                 try:
-                    cls = obj if isinstance(obj, type) else obj.load()
+                    cls = registered_class(obj)
                 except Exception as exc:
                     raise UnsupportedServiceTypeError(f"{where} failed to load: {exc}") from exc
             else:
@@ -171,6 +200,18 @@ class Registry:
                 )
             self._loaded[name] = cls
             return cls
+
+
+class GroupRegistry:
+    """``MessageReader.registry`` (and on the other three classes), as in SINETStream 1.10.
+
+    The class attribute is the process-wide :class:`Registry` of the class's
+    entry-point group, so ``MessageReader.registry.register("mybroker", MyReader)``
+    makes ``type: mybroker`` usable without packaging the plugin.
+    """
+
+    def __get__(self, obj: object, owner: Any) -> Registry:
+        return registry(owner._group)
 
 
 _registries: dict[str, Registry] = {}

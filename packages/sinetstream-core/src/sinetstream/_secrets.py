@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .error import InvalidConfigError
+from .error import InvalidConfigError, UnsupportedSecretError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -108,7 +108,7 @@ def public_key_fingerprint(public_key: RSAPublicKey) -> str:
 
 def _check_header(blob: bytes, source: str) -> None:
     if blob[:4] != _HEADER:
-        raise InvalidConfigError(
+        raise UnsupportedSecretError(
             f"{source}: an encrypted secret has an unsupported header {blob[:4].hex()}"
         )
 

@@ -59,7 +59,8 @@ class _WriterBase(MessageIO):
 
         self._encoder: Encoder = self._codec(Encoder, params)
         self._encode = self._encoder.encode
-        self.value_serializer: Callable[[Any], bytes] | None = params.get("value_serializer")
+        #: The effective serializer, as in 1.10: the given one, else the value type's.
+        self.value_serializer: Callable[[Any], Any] | None = self._encoder.serializer
 
     @property
     def topic(self) -> str | None:

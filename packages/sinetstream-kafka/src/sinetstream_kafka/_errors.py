@@ -15,6 +15,7 @@ from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
     ConnectionError,  # noqa: A004 - sinetstream's name
+    ConnectParameterError,
     InvalidArgumentError,
     InvalidMessageError,
     SinetError,
@@ -156,5 +157,11 @@ def _open_error(exc: Exception, logged: list[BaseException], config: dict[str, A
             f"{config.get('bootstrap_timeout_ms')} ms (security_protocol {tls}){cause}; "
             "check 'brokers', that the broker runs, and the tls/SASL settings "
             "(type_spec.bootstrap_timeout_ms sets this limit)"
+        )
+    if isinstance(exc, _ARGUMENT):
+        # A setting kafka-python refuses when the client is created: SINETStream
+        # 1.10 raised ConnectionError here, so the error is both.
+        return ConnectParameterError(
+            f"kafka rejected a setting while connecting to {servers}: {exc}"
         )
     return to_sinet_error(exc, f"connecting to {servers}")

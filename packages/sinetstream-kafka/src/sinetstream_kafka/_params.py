@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
-from sinetstream.error import InvalidArgumentError
+from sinetstream.error import ConnectParameterError, InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
 from sinetstream.spi.params import (
     Params,
@@ -174,7 +174,8 @@ def _common(
         elif key in _PRODUCER_KEYS or key in _CONSUMER_KEYS:
             continue  # meant for the other role: a writer-only key never breaks a reader
         elif strict:
-            raise InvalidArgumentError(
+            # 1.10 passed it on and failed at open() with a ConnectionError.
+            raise ConnectParameterError(
                 f"kafka: unknown type_spec key {key!r}; it is neither a KafkaProducer nor a "
                 "KafkaConsumer setting of kafka-python 3.x"
             )

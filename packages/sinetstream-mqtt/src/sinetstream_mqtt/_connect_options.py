@@ -9,8 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sinetstream.error import InvalidArgumentError, UnsupportedServiceTypeError
-from sinetstream.spi.params import CONSISTENCY_NAMES, Params, check_bool, check_consistency
+from sinetstream.error import (
+    ConnectParameterError,
+    InvalidArgumentError,
+    UnsupportedServiceTypeError,
+)
+from sinetstream.spi.params import (
+    CONSISTENCY_NAMES,
+    Params,
+    check_bool,
+    check_consistency,
+    check_int,
+)
 
 __all__ = [
     "V5_CONNECT_PROPERTIES",
@@ -31,6 +41,14 @@ V5_CONNECT_PROPERTIES = {
     "user_property": "UserProperty",
     "auth_method": "AuthenticationMethod",
     "auth_data": "AuthenticationData",
+}
+
+# The values each numeric CONNECT property can carry (MQTT 5.0, section 3.1.2.11).
+_V5_RANGES = {
+    "session_expiry_interval": (0, 0xFFFFFFFF),
+    "receive_maximum": (1, 0xFFFF),
+    "maximum_packet_size": (1, 268435455),
+    "topic_alias_maximum": (0, 0xFFFF),
 }
 
 # Will keys that are about the will itself; every other key configures the
@@ -69,7 +87,7 @@ def v5_properties(p: Params) -> dict[str, Any]:
                 out[name] = [(str(k), str(v)) for k, v in pairs]
             except (TypeError, ValueError):
                 raise InvalidArgumentError(
-                    "user_property must be a mapping or a list of [name, value] pairs"
+                    f"{p.where}{p.key(name)}: must be a mapping or a list of [name, value] pairs"
                 ) from None
         elif name == "auth_method":
             out[name] = p.get_text(name, None)
@@ -78,11 +96,22 @@ def v5_properties(p: Params) -> dict[str, Any]:
         elif name in ("request_response_info", "request_problem_info"):
             flag = p.get_bool(name, None) if isinstance(value, (bool, str)) else value
             if flag not in (0, 1):
-                raise InvalidArgumentError(f"{name} must be true/false or 0/1")
+                raise InvalidArgumentError(f"{p.where}{p.key(name)}: must be true/false or 0/1")
             out[name] = int(flag) if isinstance(flag, bool) else flag
         else:
-            out[name] = p.get_int(name, None, minimum=0)
+            out[name] = _v5_int(p, name)
     return out
+
+
+def _v5_int(p: Params, name: str) -> int:
+    """A numeric CONNECT property: an out-of-range integer is a :class:`ConnectParameterError`."""
+    value = check_int(p.key(name), p.values[name], where=p.where)
+    low, high = _V5_RANGES[name]
+    if not low <= value <= high:
+        raise ConnectParameterError(
+            f"{p.where}{p.key(name)}: must be an integer in {low}..{high}, got {value!r}"
+        )
+    return value
 
 
 def _encode_will_payload(payload: Any, encoder_params: dict[str, Any]) -> bytes:
@@ -114,14 +143,14 @@ def will_settings(
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise InvalidArgumentError("MQTT will must be a mapping with topic and payload")
+        raise InvalidArgumentError(f"{where}{key}: must be a mapping with topic and payload")
     topic = value.get("topic")
     if not isinstance(topic, str) or not topic:
-        raise InvalidArgumentError("MQTT will needs a topic")
+        raise InvalidArgumentError(f"{where}{key}.topic: an MQTT will needs a topic")
     if any(c in topic for c in "+#"):
-        raise InvalidArgumentError(f"MQTT will topic {topic!r} must not contain + or #")
+        raise InvalidArgumentError(f"{where}{key}.topic: {topic!r} must not contain + or #")
     if "payload" not in value or value["payload"] is None:
-        raise InvalidArgumentError("MQTT will needs a payload")
+        raise InvalidArgumentError(f"{where}{key}.payload: an MQTT will needs a payload")
     will = Params(value, where=where, prefix=f"{key}.")
     if value.get("qos") is not None:
         qos = will.get_int("qos", None, minimum=0, maximum=2)
@@ -130,7 +159,7 @@ def will_settings(
     else:
         qos = default_qos
     if value.get("delay_interval") is not None and not v5:
-        raise InvalidArgumentError("MQTT will delay_interval needs protocol MQTTv5")
+        raise InvalidArgumentError(f"{where}{key}.delay_interval: needs protocol MQTTv5")
     encoder_params = {k: v for k, v in value.items() if k not in _WILL_OWN_KEYS}
     payload = _encode_will_payload(value["payload"], encoder_params)
     return WillSettings(

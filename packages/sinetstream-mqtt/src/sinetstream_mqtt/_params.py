@@ -18,7 +18,7 @@ from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sinetstream.error import InvalidArgumentError
+from sinetstream.error import ConnectParameterError, InvalidArgumentError
 from sinetstream.spi import ConfigVersion, messaging_params
 from sinetstream.spi.params import (
     Params,
@@ -196,8 +196,8 @@ def _session_flags(
     if v5:
         if p.values.get("clean_session") is not None:
             raise InvalidArgumentError(
-                "clean_session is an MQTT 3.1.1 parameter; with MQTTv5 use clean_start "
-                "(and session_expiry_interval)"
+                f"{p.where}{p.key('clean_session')}: an MQTT 3.1.1 parameter; with MQTTv5 "
+                "use clean_start (and session_expiry_interval)"
             )
         clean_start_flag = p.get_bool("clean_start", None)
         if clean_start_flag is not None:
@@ -207,19 +207,22 @@ def _session_flags(
             connect_properties.setdefault("session_expiry_interval", 0xFFFFFFFF)
         return clean_session, clean_start
     if p.values.get("clean_start") is not None:
-        raise InvalidArgumentError(
-            "clean_start is an MQTT 5 parameter; with MQTTv311 use clean_session"
+        raise ConnectParameterError(
+            f"{p.where}{p.key('clean_start')}: an MQTT 5 parameter; with protocol "
+            "MQTTv31/MQTTv311 use clean_session (or set protocol: MQTTv5)"
         )
     if connect_properties:
-        raise InvalidArgumentError(
-            f"{', '.join(sorted(connect_properties))}: MQTT 5 CONNECT properties need "
-            "protocol MQTTv5"
+        raise ConnectParameterError(
+            f"{p.where}{', '.join(p.key(k) for k in sorted(connect_properties))}: "
+            "MQTT 5 CONNECT properties need protocol MQTTv5"
         )
     clean_session = p.get_bool("clean_session", None)
     if persistent:
         clean_session = False
     if clean_session is False and not client_id:
-        raise InvalidArgumentError("clean_session false needs a fixed client_id")
+        raise InvalidArgumentError(
+            f"{p.where}{p.key('clean_session')}: false needs a fixed client_id"
+        )
     return clean_session, clean_start
 
 
@@ -229,11 +232,13 @@ def _websocket(p: Params) -> tuple[str | None, dict[str, str] | None]:
     if ws is None:
         return None, None
     if not isinstance(ws, Mapping) or set(ws) - {"path", "headers"}:
-        raise InvalidArgumentError("ws_options must be a mapping with path and/or headers")
+        raise InvalidArgumentError(
+            f"{p.where}{p.key('ws_options')}: must be a mapping with path and/or headers"
+        )
     options = Params(ws, where=p.where, prefix=p.key("ws_options."))
     headers = ws.get("headers")
     if headers is not None and not isinstance(headers, Mapping):
-        raise InvalidArgumentError("ws_options.headers must be a mapping")
+        raise InvalidArgumentError(f"{p.where}{p.key('ws_options.headers')}: must be a mapping")
     return options.get_text("path", None), (
         None if headers is None else {str(k): str(v) for k, v in headers.items()}
     )
@@ -245,7 +250,9 @@ def _credentials(p: Params) -> tuple[str | None, str | None]:
     if up is None:
         return None, None
     if not isinstance(up, Mapping) or "username" not in up:
-        raise InvalidArgumentError("username_pw must be a mapping with username and password")
+        raise InvalidArgumentError(
+            f"{p.where}{p.key('username_pw')}: must be a mapping with username and password"
+        )
     pair = Params(up, where=p.where, prefix=p.key("username_pw."))
     return check_text(pair.key("username"), up["username"], where=p.where), pair.get_text(
         "password", None
@@ -257,7 +264,9 @@ def _reconnect_delay(p: Params) -> tuple[float, float] | None:
     if rd is None:
         return None
     if not isinstance(rd, Mapping):
-        raise InvalidArgumentError("reconnect_delay must be a mapping: {min_delay, max_delay}")
+        raise InvalidArgumentError(
+            f"{p.where}{p.key('reconnect_delay')}: must be a mapping {{min_delay, max_delay}}"
+        )
     delays = Params(rd, where=p.where, prefix=p.key("reconnect_delay."))
     lo = delays.get_number("min_delay", 1.0, positive=True, unit="seconds")
     hi = delays.get_number("max_delay", 120.0, positive=True, unit="seconds")

@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sinetstream.error import ConnectionError as SinetConnectionError
-from sinetstream.error import SinetError
+from sinetstream.error import NotConnectedError, SinetError
 from sinetstream.spi import (
     ConfigVersion,
     PluginAsyncMessageWriter,
@@ -49,8 +49,8 @@ class _WriterBase(MqttConnection):
         self._published = 0
         self._failed = 0
 
-    def _disconnected_error(self) -> SinetConnectionError:
-        return SinetConnectionError(
+    def _disconnected_error(self) -> NotConnectedError:
+        return NotConnectedError(
             f"not connected to MQTT broker {self._settings.address} (paho is reconnecting); "
             "set offline_publish: queue to keep QoS 1/2 messages until it is back"
         )
@@ -120,7 +120,8 @@ class MqttWriter(_WriterBase, PluginMessageWriter):
                 raise self._queue_full_error()
             if rc != _NO_CONN or self._qos == 0:
                 self._failed += 1
-                raise SinetConnectionError(f"MQTT publish failed: {mqtt.error_string(rc)}")
+                failure = NotConnectedError if rc == _NO_CONN else SinetConnectionError
+                raise failure(f"MQTT publish failed: {mqtt.error_string(rc)}")
             # QoS 1/2 while disconnected: paho keeps the message and sends it
             # after reconnecting; wait for that like for any other message.
             info.rc = _OK
@@ -135,14 +136,17 @@ class MqttWriter(_WriterBase, PluginMessageWriter):
             try:
                 info.wait_for_publish(max(wait, 0.0))
                 done = info.is_published()
-            except (RuntimeError, ValueError) as exc:
+            except RuntimeError as exc:  # paho: the client is not connected
+                self._failed += 1
+                raise NotConnectedError(f"MQTT publish failed: {exc}") from None
+            except ValueError as exc:
                 self._failed += 1
                 raise SinetConnectionError(f"MQTT publish failed: {exc}") from None
             if done:
                 break
             if not self._queue_offline and not client.is_connected():
                 self._failed += 1
-                raise SinetConnectionError(
+                raise NotConnectedError(
                     f"lost the connection to MQTT broker {self._settings.address} before it "
                     "acknowledged the message (paho resends it after reconnecting)"
                 )
