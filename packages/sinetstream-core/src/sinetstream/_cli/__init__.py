@@ -1,6 +1,8 @@
 """The ``sinetstream`` command line (also ``python -m sinetstream``).
 
-Commands: ``write``, ``read``, ``ping``, ``perf``, ``info`` and ``config check``.
+Commands: ``write``, ``read``, ``record``, ``replay``, ``ping``, ``perf``, ``info``
+and ``config check``. ``read --json``, ``write --json``, ``record`` and ``replay``
+share one JSON-lines format (:mod:`.jsonl`).
 Every messaging command takes ``-s/--service``, ``--config-file``,
 ``--no-config`` and ``KEY=VALUE`` overrides (dotted keys build nested
 mappings, values are YAML: ``compression.algorithm=zstd``, ``brokers=[a, b]``).
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
-from . import config, info, perf, ping, read, write
+from . import config, info, perf, ping, read, record, replay, write
 from .params import common_options
 from .status import (
     EXIT_BROKEN_PIPE,
@@ -49,7 +51,7 @@ from .status import (
 __all__ = ["COMMANDS", "EXIT_CODES", "build_parser", "main"]
 
 #: The command modules, in the order ``sinetstream --help`` lists them.
-COMMANDS = (write, read, ping, perf, info, config)
+COMMANDS = (write, read, record, replay, ping, perf, info, config)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,16 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _QUEUE_DEFAULTS: dict[str, Any] = {"no_config": True, "type": "queue"}
 
+#: Reader and writer parameters that pass the message bytes as they are: no
+#: framing, no timestamp, no compression, no encryption (so no key is needed).
+#: A reader with them hands over whole SINETStream messages; a writer sends them on.
+WIRE_PARAMS: dict[str, Any] = {
+    "user_data_only": True,
+    "data_encryption": False,
+    "data_compression": False,
+    "value_type": "byte_array",
+}
+
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["a.b=1", "c=[x, y]"]`` -> ``{"a": {"b": 1}, "c": ["x", "y"]}`` (YAML values)."""

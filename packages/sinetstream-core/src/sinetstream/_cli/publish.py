@@ -1,0 +1,117 @@
+"""Publishing JSON-lines entries (``write --json``, ``replay``) and text from stdin.
+
+:class:`Publisher` routes each :class:`~.jsonl.Entry` to a writer: the
+``--topic`` or the service's one topic when there is one, else the entry's own
+topic. A wire entry (``wire_b64``, a whole SINETStream message) goes through
+a writer that adds nothing to it, so an encrypted recording is forwarded
+without the key.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .jsonl import Entry
+from .params import WIRE_PARAMS, writer_params
+from .status import UsageError
+
+if TYPE_CHECKING:
+    from sinetstream import MessageWriter
+
+
+def decode_text(data: bytes, source: str, hint: str) -> str:
+    """``data`` as UTF-8 text, or a :class:`UsageError` naming the first bad byte and ``hint``.
+
+    ``hint`` says why text is expected and what to use for data that is not text.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : exc.start + 1].hex()
+        raise UsageError(
+            f"{source} is not UTF-8 text (byte {exc.start} is 0x{bad}); {hint}"
+        ) from None
+
+
+#: The ``hint`` of :func:`decode_text` for a text service.
+TEXT_SERVICE_HINT = "the service's value_type is text: add value_type=byte_array to send bytes"
+
+
+class Publisher(AbstractContextManager["Publisher"]):
+    """The writers of one ``write --json`` or ``replay`` run, opened on first use.
+
+    ``kwargs`` are the writer parameters of the command line; ``topic`` is
+    ``--topic``. Building it checks the service (as a writer does) without
+    connecting.
+    """
+
+    def __init__(self, kwargs: dict[str, Any], topic: str | None) -> None:
+        from sinetstream import MessageWriter
+
+        self._kwargs = kwargs
+        first = MessageWriter(**writer_params(kwargs, topic))
+        #: Where every message goes, or None when each entry names its topic.
+        self.topic: str | None = first.topic
+        self.value_type = first.value_type
+        self._writers: dict[tuple[str, bool], MessageWriter] = {}
+        self._unopened: MessageWriter | None = first
+        #: Messages published so far.
+        self.sent = 0
+
+    def _writer(self, topic: str, wire: bool) -> MessageWriter:
+        from sinetstream import MessageWriter
+
+        writer = self._writers.get((topic, wire))
+        if writer is None:
+            first = self._unopened
+            if first is not None and not wire and first.topic == topic:
+                writer, self._unopened = first, None
+            else:
+                extra = WIRE_PARAMS if wire else {}
+                writer = MessageWriter(**{**writer_params(self._kwargs, topic), **extra})
+            writer.open()
+            self._writers[(topic, wire)] = writer
+        return writer
+
+    def _value(self, entry: Entry) -> str | bytes:
+        payload = entry.payload
+        if self.value_type == "text" and isinstance(payload, bytes):
+            return decode_text(payload, f"{entry.where}: value_b64", TEXT_SERVICE_HINT)
+        if self.value_type == "byte_array" and isinstance(payload, str):
+            return payload.encode("utf-8")
+        return payload
+
+    def prepare(self, entry: Entry) -> MessageWriter:
+        """The open writer for ``entry``: connects now if it is the first to its topic."""
+        topic = self.topic or entry.topic
+        if topic is None:
+            raise UsageError(
+                f"{entry.where}: the line has no topic and the service names none: give --topic"
+            )
+        return self._writer(topic, entry.wire)
+
+    def publish(self, entry: Entry) -> None:
+        """Publish one entry, to its topic unless the command or the service fixes one."""
+        writer = self.prepare(entry)
+        writer.publish(entry.payload if entry.wire else self._value(entry))
+        self.sent += 1
+
+    def close(self) -> None:
+        """Close every writer (flushing what the backends buffer)."""
+        writers = list(self._writers.values())
+        if self._unopened is not None:
+            writers.append(self._unopened)
+        self._writers.clear()
+        self._unopened = None
+        for writer in writers:
+            writer.close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
