@@ -163,6 +163,15 @@ def service_label(kwargs: dict[str, Any]) -> str:
     return f"type {kwargs.get('type', '?')}"
 
 
+def topics_label(topics: str | list[str] | None) -> str:
+    """A reader's topics for a message: ``topic a``, ``topics a, b``."""
+    if isinstance(topics, str):
+        return f"topic {topics}"
+    if topics:
+        return f"topics {', '.join(topics)}"
+    return "the service's topics"
+
+
 @dataclass
 class RoundTrip:
     """Parameters of a writer and a reader that talk to each other through one topic."""

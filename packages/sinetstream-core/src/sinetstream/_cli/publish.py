@@ -40,23 +40,33 @@ TEXT_SERVICE_HINT = "the service's value_type is text: add value_type=byte_array
 
 
 class Publisher(AbstractContextManager["Publisher"]):
-    """The writers of one ``write --json`` or ``replay`` run, opened on first use.
+    """The writers of one ``write --json`` or ``replay`` run, each opened on first use.
 
     ``kwargs`` are the writer parameters of the command line; ``topic`` is
-    ``--topic``. Building it checks the service (as a writer does) without
-    connecting.
+    ``--topic``. A service that encrypts needs its key for value entries
+    only: wire entries are sent as they are.
     """
 
     def __init__(self, kwargs: dict[str, Any], topic: str | None) -> None:
-        from sinetstream import MessageWriter
+        from sinetstream import MessageWriter, SinetError
 
         self._kwargs = kwargs
-        first = MessageWriter(**writer_params(kwargs, topic))
-        #: Where every message goes, or None when each entry names its topic.
-        self.topic: str | None = first.topic
-        self.value_type = first.value_type
         self._writers: dict[tuple[str, bool], MessageWriter] = {}
-        self._unopened: MessageWriter | None = first
+        #: Where every message goes, or None when each entry names its topic.
+        self.topic = topic
+        #: Why a line without a topic cannot be sent anywhere.
+        self._no_topic = "the service names none"
+        if topic is None:
+            # Built to learn the service's topic, with the parameters that need no key.
+            try:
+                probe = MessageWriter(**{**kwargs, **WIRE_PARAMS})
+            except SinetError as exc:
+                # Most backends refuse a writer without a topic: then each line names
+                # its own, and a line's writer meets any other problem of the service.
+                self._no_topic = f"the service gives none ({exc})"
+            else:
+                self.topic = probe.topic
+                probe.close()
         #: Messages published so far.
         self.sent = 0
 
@@ -65,21 +75,18 @@ class Publisher(AbstractContextManager["Publisher"]):
 
         writer = self._writers.get((topic, wire))
         if writer is None:
-            first = self._unopened
-            if first is not None and not wire and first.topic == topic:
-                writer, self._unopened = first, None
-            else:
-                extra = WIRE_PARAMS if wire else {}
-                writer = MessageWriter(**{**writer_params(self._kwargs, topic), **extra})
+            extra = WIRE_PARAMS if wire else {}
+            writer = MessageWriter(**{**writer_params(self._kwargs, topic), **extra})
             writer.open()
             self._writers[(topic, wire)] = writer
         return writer
 
-    def _value(self, entry: Entry) -> str | bytes:
+    @staticmethod
+    def _value(entry: Entry, value_type: str) -> str | bytes:
         payload = entry.payload
-        if self.value_type == "text" and isinstance(payload, bytes):
+        if value_type == "text" and isinstance(payload, bytes):
             return decode_text(payload, f"{entry.where}: value_b64", TEXT_SERVICE_HINT)
-        if self.value_type == "byte_array" and isinstance(payload, str):
+        if value_type == "byte_array" and isinstance(payload, str):
             return payload.encode("utf-8")
         return payload
 
@@ -88,23 +95,20 @@ class Publisher(AbstractContextManager["Publisher"]):
         topic = self.topic or entry.topic
         if topic is None:
             raise UsageError(
-                f"{entry.where}: the line has no topic and the service names none: give --topic"
+                f"{entry.where}: the line has no topic and {self._no_topic}: give --topic"
             )
         return self._writer(topic, entry.wire)
 
     def publish(self, entry: Entry) -> None:
         """Publish one entry, to its topic unless the command or the service fixes one."""
         writer = self.prepare(entry)
-        writer.publish(entry.payload if entry.wire else self._value(entry))
+        writer.publish(entry.payload if entry.wire else self._value(entry, writer.value_type))
         self.sent += 1
 
     def close(self) -> None:
         """Close every writer (flushing what the backends buffer)."""
         writers = list(self._writers.values())
-        if self._unopened is not None:
-            writers.append(self._unopened)
         self._writers.clear()
-        self._unopened = None
         for writer in writers:
             writer.close()
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from .jsonl import check_template, dumps, format_line, message_line, now_us
 from .output import Live, print_message, rate_since, value_bytes
-from .params import Subparsers, io_params, reader_params
+from .params import Subparsers, io_params, reader_params, topics_label
 from .status import EXIT_OK, Incomplete, UsageError, note
 
 
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     try:
         with MessageReader(**kwargs) as reader:
+            if args.verbose:
+                note(f"reading {topics_label(reader.topics)}")
             for message in reader:
                 n += 1
                 if save_dir is not None:

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .jsonl import RECORDING_KEY, RECORDING_VERSION, dumps, message_line, now_us, rfc3339
 from .output import Live, rate_since
-from .params import WIRE_PARAMS, Subparsers, io_params, reader_params
+from .params import WIRE_PARAMS, Subparsers, io_params, reader_params, topics_label
 from .status import EXIT_OK, Incomplete, UsageError, note
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             out.write(dumps(header).encode())
             out.flush()
+            if not args.quiet:
+                note(f"recording {topics_label(reader.topics)} to {args.output} (Ctrl-C: stop)")
             for message in reader:
                 # One write and one flush a line: a killed recorder leaves whole lines.
                 out.write(dumps(message_line(message, now_us(), wire=wire)).encode())

@@ -71,6 +71,9 @@ class Schedule:
     max_behind: float = 0.0
     #: The recorded time from the first to the latest message (seconds, unscaled).
     span: float = 0.0
+    #: ``time.monotonic()`` when the first message was due, and when the latest was.
+    started: float = 0.0
+    latest: float = 0.0
 
     def restart(self) -> None:
         """The next entry starts a new pass: due at once, the origin of the following ones."""
@@ -81,9 +84,11 @@ class Schedule:
         if not self.clock:
             self.clock = "timestamp_us" if entry.timestamp_us else "received_us"
         recorded: int = getattr(entry, self.clock)
+        now = self.latest = time.monotonic()
+        if not self.started:
+            self.started = now
         if not recorded:
             return
-        now = time.monotonic()
         if not self._origin_us:
             self._origin_us, self._origin = recorded, now
             return
@@ -94,7 +99,7 @@ class Schedule:
         due = self._origin + offset / self.speed
         if due > now:
             time.sleep(due - now)
-            now = time.monotonic()
+            now = self.latest = time.monotonic()
         self.behind = max(0.0, now - due)
         self.max_behind = max(self.max_behind, self.behind)
 
@@ -135,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
         finally:
             live.clear()
-    elapsed = time.monotonic() - start
+    elapsed = schedule.latest - schedule.started
     pace = "at full speed" if speed is None else f"at {speed:g}x"
     loops = f" in {passes} passes" if passes > 1 else ""
     print(
