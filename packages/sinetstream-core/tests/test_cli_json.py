@@ -233,3 +233,19 @@ def test_replay_of_a_cut_recording_and_loop_from_stdin(workdir: Path) -> None:
     loop = cli("replay", *QUEUE, "-", "--loop", cwd=workdir, stdin=b'{"value": "a"}\n')
     assert loop.returncode == 2
     assert "--loop needs a FILE" in loop.stderr
+
+
+def test_overrides_may_come_after_options_and_around_the_replay_file(workdir: Path) -> None:
+    mixed = cli("write", "--no-config", "type=queue", "-t", "topic=late", "-m", "hi", cwd=workdir)
+    assert mixed.returncode == 0, mixed.stderr
+    (workdir / "one.jsonl").write_text('{"value": "a"}\n')
+    replay = cli("replay", "--no-config", "type=queue", "--speed", "max", "one.jsonl",
+                 "topic=t", cwd=workdir)  # fmt: skip
+    assert replay.returncode == 0, replay.stderr
+    assert "replayed 1 messages" in replay.stdout
+    two = cli("replay", *QUEUE, "one.jsonl", "other.jsonl", cwd=workdir)
+    assert two.returncode == 2
+    assert "replay takes one FILE" in two.stderr
+    unknown = cli("write", *QUEUE, "-m", "x", "--bogus", cwd=workdir)
+    assert unknown.returncode == 2
+    assert "--bogus" in unknown.stderr

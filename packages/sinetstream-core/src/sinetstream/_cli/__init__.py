@@ -92,7 +92,13 @@ def _fail(message: str) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # KEY=VALUE overrides after an option (``type=mqtt -t brokers=h:1883``): argparse
+        # takes one run of positionals only. Anything else it reports as usual.
+        if not hasattr(args, "overrides") or any(item.startswith("-") for item in extra):
+            parser.parse_args(argv)
+        args.overrides = [*args.overrides, *extra]
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

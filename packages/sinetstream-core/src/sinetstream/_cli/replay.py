@@ -9,6 +9,7 @@ messages, elapsed time, how far behind schedule; a summary at the end.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +21,10 @@ from .jsonl import Entry, read_entries
 from .output import Live, rate_since
 from .params import Subparsers, io_params
 from .publish import Publisher
-from .status import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from .status import EXIT_INTERRUPTED, EXIT_OK, PROG, UsageError
+
+#: A ``KEY=VALUE`` override (a file named ``a=b`` is given as ``./a=b``).
+_OVERRIDE = re.compile(r"[A-Za-z_][\w.-]*=")
 
 
 def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -29,11 +33,11 @@ def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "replay",
         parents=[common],
         help="publish a recording again at the speed it happened",
-        description="Publish the messages of a recording (or of read --json lines) with their "
-        "recorded gaps, scaled by --speed. Whole SINETStream messages (wire_b64) are "
-        "forwarded unchanged: an encrypted recording needs no key.",
+        usage=f"{PROG} replay [options] [KEY=VALUE ...] FILE",
+        description="Publish the messages of FILE, a recording or read --json lines ('-': "
+        "stdin), with their recorded gaps, scaled by --speed. Whole SINETStream messages "
+        "(wire_b64) are forwarded unchanged: an encrypted recording needs no key.",
     )
-    p.add_argument("recording", metavar="FILE", help="the recording ('-': stdin)")
     p.add_argument(
         "--speed",
         default="1",
@@ -113,8 +117,19 @@ def _open_recording(path: str) -> Iterator[IO[bytes]]:
         yield f
 
 
+def _take_file(args: argparse.Namespace) -> str:
+    """FILE out of the positional arguments: the one that is not KEY=VALUE (they may mix)."""
+    files: list[str] = [item for item in args.overrides if not _OVERRIDE.match(item)]
+    if len(files) != 1:
+        found = f": {' '.join(files)}" if files else ""
+        raise UsageError(f"replay takes one FILE (or - for stdin), got {len(files)}{found}")
+    args.overrides = [item for item in args.overrides if _OVERRIDE.match(item)]
+    return files[0]
+
+
 def run(args: argparse.Namespace) -> int:
     """Publish the recording (again and again with ``--loop``); 0, or 130 on Ctrl-C."""
+    args.recording = _take_file(args)
     speed = parse_speed(args.speed)
     if args.loop and args.recording == "-":
         raise UsageError("--loop needs a FILE: stdin cannot be read twice")
