@@ -249,3 +249,36 @@ def test_overrides_may_come_after_options_and_around_the_replay_file(workdir: Pa
     unknown = cli("write", *QUEUE, "-m", "x", "--bogus", cwd=workdir)
     assert unknown.returncode == 2
     assert "--bogus" in unknown.stderr
+
+
+def test_replay_shows_progress_on_a_terminal_only(workdir: Path) -> None:
+    import os
+    import pty
+
+    lines = (json.dumps({"value": "m", "timestamp_us": 1 + i * 100_000}) for i in range(8))
+    (workdir / "gaps.jsonl").write_text("\n".join(lines) + "\n")
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(SCRIPT), "replay", *QUEUE, "gaps.jsonl"],
+            cwd=workdir, stdout=subprocess.PIPE, stderr=slave,
+        )  # fmt: skip
+        os.close(slave)
+        out, _ = proc.communicate(timeout=60)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert out.startswith(b"replayed 8 messages")
+    assert b"\r" in seen
+    assert b"behind schedule by" in seen
+    piped = cli("replay", *QUEUE, "gaps.jsonl", cwd=workdir)
+    assert piped.stderr == ""
