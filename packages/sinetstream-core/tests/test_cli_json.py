@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sinetstream import Message
@@ -251,32 +252,11 @@ def test_overrides_may_come_after_options_and_around_the_replay_file(workdir: Pa
     assert "--bogus" in unknown.stderr
 
 
-def test_replay_shows_progress_on_a_terminal_only(workdir: Path) -> None:
-    import os
-    import pty
-
+def test_replay_shows_progress_on_a_terminal_only(workdir: Path, on_terminal: Any) -> None:
     lines = (json.dumps({"value": "m", "timestamp_us": 1 + i * 100_000}) for i in range(8))
     (workdir / "gaps.jsonl").write_text("\n".join(lines) + "\n")
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [str(SCRIPT), "replay", *QUEUE, "gaps.jsonl"],
-            cwd=workdir, stdout=subprocess.PIPE, stderr=slave,
-        )  # fmt: skip
-        os.close(slave)
-        out, _ = proc.communicate(timeout=60)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the terminal closed with the process
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(master)
-    assert proc.returncode == 0
+    status, out, seen = on_terminal([str(SCRIPT), "replay", *QUEUE, "gaps.jsonl"], workdir)
+    assert status == 0
     assert out.startswith(b"replayed 8 messages")
     assert b"\r" in seen
     assert b"behind schedule by" in seen

@@ -10,7 +10,6 @@ without the key.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .jsonl import Entry
@@ -112,10 +111,5 @@ class Publisher(AbstractContextManager["Publisher"]):
         for writer in writers:
             writer.close()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
