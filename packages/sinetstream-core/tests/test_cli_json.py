@@ -262,3 +262,21 @@ def test_replay_shows_progress_on_a_terminal_only(workdir: Path, on_terminal: An
     assert b"behind schedule by" in seen
     piped = cli("replay", *QUEUE, "gaps.jsonl", cwd=workdir)
     assert piped.stderr == ""
+
+
+def test_ctrl_c_ends_a_recording_normally(workdir: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen(
+        [str(SCRIPT), "record", *QUEUE, "-o", "rec.jsonl", "-C", "5"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    assert "recording topic cli-json to rec.jsonl" in proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "recorded 0 messages" in err
+    assert "Traceback" not in err
+    (header,) = (workdir / "rec.jsonl").read_text().splitlines()
+    assert json.loads(header)["sinetstream_recording"] == 1

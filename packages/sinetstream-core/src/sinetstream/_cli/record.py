@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--count must be at least 1")
     reader, header, wire = _open_reader(args)
     n = 0
+    stopped = False
     start = time.monotonic()
     live = Live(not args.quiet and not (args.output == "-" and sys.stdout.isatty()))
     with reader:
@@ -119,13 +120,13 @@ def run(args: argparse.Namespace) -> int:
                 if args.count is not None and n >= args.count:
                     break
         except KeyboardInterrupt:
-            pass  # Ctrl-C is how a recording usually ends
+            stopped = True  # Ctrl-C is how a recording usually ends
         finally:
             live.clear()
             if out is not sys.stdout.buffer:
                 out.close()
     what = "messages as they travelled (encrypted)" if wire else "messages"
     note(f"recorded {n} {what} in {time.monotonic() - start:.1f} s to {args.output}")
-    if args.count is not None and n < args.count:
+    if args.count is not None and n < args.count and not stopped:
         raise Incomplete(f"recorded {n} of {args.count} messages before the timeout")
     return EXIT_OK
