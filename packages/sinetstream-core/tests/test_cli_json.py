@@ -280,3 +280,23 @@ def test_ctrl_c_ends_a_recording_normally(workdir: Path) -> None:
     assert "Traceback" not in err
     (header,) = (workdir / "rec.jsonl").read_text().splitlines()
     assert json.loads(header)["sinetstream_recording"] == 1
+
+
+def test_replay_loop_starts_over_until_ctrl_c(workdir: Path) -> None:
+    import signal
+
+    (workdir / "two.jsonl").write_text(
+        '{"value": "a", "timestamp_us": 1000000}\n{"value": "b", "timestamp_us": 1100000}\n'
+    )
+    proc = subprocess.Popen(
+        [str(SCRIPT), "replay", *QUEUE, "two.jsonl", "--loop"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(2.0)  # start-up, then passes of 0.1 s each
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    summary = re.match(r"replayed (\d+) messages in (\d+) passes", out)
+    assert summary, out
+    assert int(summary[2]) >= 3
+    assert int(summary[1]) in (2 * int(summary[2]) - 1, 2 * int(summary[2]))

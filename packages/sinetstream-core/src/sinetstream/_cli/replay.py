@@ -12,7 +12,7 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -78,6 +78,8 @@ class Schedule:
     #: ``time.monotonic()`` when the first message was due, and when the latest was.
     started: float = 0.0
     latest: float = 0.0
+    #: Called now and then while waiting for a message (the progress display).
+    tick: Callable[[], None] = lambda: None
 
     def restart(self) -> None:
         """The next entry starts a new pass: due at once, the origin of the following ones."""
@@ -101,9 +103,11 @@ class Schedule:
         if self.speed is None:
             return
         due = self._origin + offset / self.speed
-        if due > now:
-            time.sleep(due - now)
+        while due > now:  # in slices, so that a long gap still shows progress
+            time.sleep(min(due - now, 0.25))
             now = self.latest = time.monotonic()
+            if due > now:
+                self.tick()
         self.behind = max(0.0, now - due)
         self.max_behind = max(self.max_behind, self.behind)
 
@@ -139,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     passes = 0
     interrupted = False
     with Publisher(io_params(args), args.topic) as publisher:
+        schedule.tick = lambda: live.show(_progress(publisher.sent, start, schedule))
         try:
             while True:
                 passes += 1
