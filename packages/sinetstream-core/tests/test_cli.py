@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,31 +104,10 @@ def test_perf_without_config_runs_on_the_queue_and_prints_a_table(env_home: Path
     assert "written" not in result.stderr  # no progress display when stderr is not a terminal
 
 
-def test_perf_shows_a_live_rate_on_a_terminal(env_home: Path) -> None:
-    import pty
-
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [str(SCRIPT), "perf", "-n", "60000", "-p", "64", "-f", "json"],
-            cwd=env_home,
-            stdout=subprocess.PIPE,
-            stderr=slave,
-        )
-        os.close(slave)
-        out, _ = proc.communicate(timeout=60)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the terminal closed with the process
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(master)
-    assert proc.returncode == 0
+def test_perf_shows_a_live_rate_on_a_terminal(env_home: Path, on_terminal: Any) -> None:
+    argv = [str(SCRIPT), "perf", "-n", "60000", "-p", "64", "-f", "json"]
+    status, out, seen = on_terminal(argv, env_home)
+    assert status == 0
     assert json.loads(out)["reader"]["msg_count_total"] == 60000
     assert b"\r" in seen
     assert b"written" in seen

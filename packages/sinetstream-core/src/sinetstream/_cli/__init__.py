@@ -1,7 +1,8 @@
 """The ``sinetstream`` command line (also ``python -m sinetstream``).
 
-Commands: ``write``, ``read``, ``ping``, ``perf``, ``info``, ``config check`` and
-``config fetch``.
+Commands: ``write``, ``read``, ``record``, ``replay``, ``ping``, ``perf``, ``info``,
+``config check`` and ``config fetch``. ``read --json``, ``write --json``, ``record``
+and ``replay`` share one JSON-lines format (:mod:`.jsonl`).
 Every messaging command takes ``-s/--service``, ``--config-file``,
 ``--no-config`` and ``KEY=VALUE`` overrides (dotted keys build nested
 mappings, values are YAML: ``compression.algorithm=zstd``, ``brokers=[a, b]``).
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
-from . import config, info, perf, ping, read, write
+from . import config, info, perf, ping, read, record, replay, write
 from .params import common_options
 from .status import (
     EXIT_BROKEN_PIPE,
@@ -50,7 +51,7 @@ from .status import (
 __all__ = ["COMMANDS", "EXIT_CODES", "build_parser", "main"]
 
 #: The command modules, in the order ``sinetstream --help`` lists them.
-COMMANDS = (write, read, ping, perf, info, config)
+COMMANDS = (write, read, record, replay, ping, perf, info, config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +92,13 @@ def _fail(message: str) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # KEY=VALUE overrides after an option (``type=mqtt -t brokers=h:1883``): argparse
+        # takes one run of positionals only. Anything else it reports as usual.
+        if not hasattr(args, "overrides") or any(item.startswith("-") for item in extra):
+            parser.parse_args(argv)
+        args.overrides = [*args.overrides, *extra]
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -21,6 +21,16 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _QUEUE_DEFAULTS: dict[str, Any] = {"no_config": True, "type": "queue"}
 
+#: Reader and writer parameters that pass the message bytes as they are: no
+#: framing, no timestamp, no compression, no encryption (so no key is needed).
+#: A reader with them hands over whole SINETStream messages; a writer sends them on.
+WIRE_PARAMS: dict[str, Any] = {
+    "user_data_only": True,
+    "data_encryption": False,
+    "data_compression": False,
+    "value_type": "byte_array",
+}
+
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["a.b=1", "c=[x, y]"]`` -> ``{"a": {"b": 1}, "c": ["x", "y"]}`` (YAML values)."""
@@ -151,6 +161,15 @@ def service_label(kwargs: dict[str, Any]) -> str:
     if kwargs.get("service"):
         return f"service {kwargs['service']}"
     return f"type {kwargs.get('type', '?')}"
+
+
+def topics_label(topics: str | list[str] | None) -> str:
+    """A reader's topics for a message: ``topic a``, ``topics a, b``."""
+    if isinstance(topics, str):
+        return f"topic {topics}"
+    if topics:
+        return f"topics {', '.join(topics)}"
+    return "the service's topics"
 
 
 @dataclass

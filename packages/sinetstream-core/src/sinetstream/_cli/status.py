@@ -18,7 +18,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
     EXIT_ERROR: "runtime error (broker unreachable, authentication, rejected message, file I/O)",
     EXIT_USAGE: "usage or configuration error (bad option, config file, parameter)",
-    EXIT_INCOMPLETE: "fewer messages than expected arrived in time (read --count, ping, perf)",
+    EXIT_INCOMPLETE: "fewer messages than expected arrived in time (read/record -C, ping, perf)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_BROKEN_PIPE: "the output pipe was closed",
 }
