@@ -1,0 +1,253 @@
+"""Mosquitto killed and restarted mid-stream, and a writer process killed mid-stream.
+
+Through the public API only. The broker keeps its sessions and queued messages on
+disk (``persistence true``) and saves after every change (``autosave_on_changes``):
+a SIGKILL then loses only what was not yet saved, which is what a durable broker
+promises. The writer and the reader have persistent sessions (3.1.1
+``clean_session: false``; 5 ``clean_start: false`` + session expiry). The checks:
+every message whose ``publish`` returned, or whose promise resolved, reaches the
+reader; duplicates (allowed at QoS 1) are counted, not failed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mqtt_support import Mosquitto, free_port
+from sinetstream import ConnectionError, MessageReader, MessageWriter  # noqa: A004
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+RECONNECT = {"min_delay": 0.1, "max_delay": 0.5}
+
+
+@pytest.fixture
+def durable_mosquitto(mqtt_tmp: Path) -> Iterator[Mosquitto]:
+    """A private Mosquitto that writes its persistence file after every change."""
+    folder = mqtt_tmp / f"durable-{uuid.uuid4().hex[:8]}"
+    data = folder / "data"
+    data.mkdir(parents=True)
+    port = free_port()
+    config = f"""\
+max_queued_messages 0
+persistence true
+persistence_location {data}/
+autosave_on_changes true
+autosave_interval 1
+log_dest stdout
+log_type error
+log_type warning
+
+listener {port} 127.0.0.1
+allow_anonymous true
+"""
+    broker = Mosquitto(folder=folder, config=config, ports={"plain": port}, writable=(data,))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def kill(broker: Mosquitto) -> None:
+    """SIGKILL: no chance to save anything more."""
+    assert broker.proc is not None
+    broker.proc.send_signal(signal.SIGKILL)
+    broker.proc.wait(10)
+    broker.proc = None
+
+
+class Collector:
+    """A sync reader with a persistent session, iterating on a thread until stopped."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.values: list[int] = []
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._reader = MessageReader(receive_timeout_ms=200, **params)
+        self._reader.open()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.values.extend(int(m.value) for m in self._reader)
+            except ConnectionError as exc:  # a refused reconnect is raised; keep reading
+                self.errors.append(exc)
+                time.sleep(0.1)
+
+    def wait_for(self, wanted: set[int], timeout: float) -> set[int]:
+        """The numbers of ``wanted`` still missing after up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (missing := wanted - set(self.values)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return missing
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._reader.close()
+
+
+def service(broker: Mosquitto, topic: str, protocol: str, client_id: str) -> dict[str, Any]:
+    return {
+        "no_config": True,
+        "type": "mqtt",
+        "brokers": broker.broker(),
+        "consistency": "AT_LEAST_ONCE",
+        "value_type": "text",
+        "client_id": client_id,
+        "type_spec": {
+            "protocol": protocol,
+            "persistent_session": True,
+            "reconnect_delay": RECONNECT,
+        },
+        "topic": topic,
+    }
+
+
+def reader_service(broker: Mosquitto, topic: str, protocol: str, client_id: str) -> dict[str, Any]:
+    params = service(broker, topic, protocol, client_id)
+    params["topics"] = params.pop("topic")
+    return params
+
+
+@pytest.mark.parametrize("protocol", ["MQTTv311", "MQTTv5"])
+def test_broker_killed_and_restarted_mid_stream_loses_nothing(
+    durable_mosquitto: Mosquitto, topic: str, protocol: str
+) -> None:
+    """Reader ``online`` stays connected; reader ``away`` leaves before the kill, is back after.
+
+    ``away``'s session holds messages queued while it was gone when the broker is
+    killed: they come back only from the broker's persistence file.
+    """
+    broker = durable_mosquitto
+    tag = uuid.uuid4().hex[:8]
+    online = Collector(reader_service(broker, topic, protocol, f"online-{tag}"))
+    away_params = reader_service(broker, topic, protocol, f"away-{tag}")
+    away = [Collector(away_params)]
+    acked: list[int] = []
+    retries = 0
+    outage = 0.0
+    try:
+        with MessageWriter(**service(broker, topic, protocol, f"rw-{tag}")) as writer:
+            for seq in range(400):
+                if seq == 100:
+                    away[0].close()
+                elif seq == 150:
+                    # Mosquitto acknowledges a publish before its next save: let it save the
+                    # messages already acknowledged, then kill it while the stream goes on.
+                    time.sleep(0.3)
+                    kill(broker)
+                    restarter = threading.Timer(1.0, broker.start)
+                    restarter.start()
+                elif seq == 250:
+                    away.append(Collector(away_params))
+                start = time.monotonic()
+                while True:
+                    try:
+                        writer.publish(str(seq))
+                        break
+                    except ConnectionError:  # not acknowledged: publish it again
+                        retries += 1
+                        time.sleep(0.05)
+                outage = max(outage, time.monotonic() - start)
+                acked.append(seq)
+                time.sleep(0.002)
+            restarter.join()
+        missing_online = online.wait_for(set(acked), 20)
+        missing_away = away[1].wait_for(set(acked) - set(away[0].values), 20)
+    finally:
+        online.close()
+        away[-1].close()
+    assert missing_online == set(), (
+        f"online lost {len(missing_online)}: {sorted(missing_online)[:20]}"
+    )
+    assert missing_away == set(), (
+        f"away lost {len(missing_away)}: {sorted(missing_away)[:20]}\n{broker.log_tail()}"
+    )
+    assert outage > 0.8, "no publish overlapped the broker's outage"
+    assert retries > 0
+    received = Counter(online.values + away[0].values + away[1].values)
+    duplicates = sum(n - 1 for n in received.values() if n > 1) - len(acked)
+    print(f"{protocol}: {len(acked)} acknowledged, {retries} retries, {duplicates} duplicates")
+
+
+WRITER_CHILD = """
+import sys, time
+from sinetstream import AsyncMessageWriter, MessageWriter
+params = eval(sys.argv[1])
+mode = sys.argv[2]
+out = sys.stdout
+if mode == "sync":
+    with MessageWriter(**params) as writer:
+        for seq in range(100_000):
+            writer.publish(str(seq))
+            out.write(f"{seq}\\n"); out.flush()
+            time.sleep(0.001)
+else:
+    def done(seq):
+        def fulfilled(_receipt):
+            out.write(f"{seq}\\n"); out.flush()
+        return fulfilled
+    with AsyncMessageWriter(**params) as writer:
+        for seq in range(100_000):
+            writer.publish(str(seq)).then(done(seq))
+            time.sleep(0.001)
+"""
+
+
+def run_killed_writer(params: dict[str, Any], mode: str, after: int) -> list[int]:
+    """Start a writer process, SIGKILL it once it reported ``after`` messages as delivered.
+
+    Returns every number it reported as delivered (sync: ``publish`` returned;
+    async: the promise resolved) before it died.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER_CHILD, repr(params), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    reported: list[int] = []
+    try:
+        for line in proc.stdout:
+            reported.append(int(line))
+            if len(reported) >= after:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        # what was already written to the pipe before the kill was reported too
+        reported.extend(int(line) for line in proc.stdout)
+    finally:
+        proc.kill()
+        stderr = proc.communicate(timeout=10)[1]
+    assert len(reported) >= after, f"the writer reported {len(reported)}: {stderr[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL
+    return reported
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_writer_process_killed_mid_stream(
+    durable_mosquitto: Mosquitto, topic: str, mode: str
+) -> None:
+    broker = durable_mosquitto
+    tag = uuid.uuid4().hex[:8]
+    reader = Collector(reader_service(broker, topic, "MQTTv311", f"kr-{tag}"))
+    try:
+        reported = run_killed_writer(service(broker, topic, "MQTTv311", f"kw-{tag}"), mode, 300)
+        missing = reader.wait_for(set(reported), 15)
+    finally:
+        reader.close()
+    assert missing == set(), f"lost {len(missing)} delivered messages: {sorted(missing)[:20]}"
+    print(f"{mode}: {len(reported)} reported delivered, {len(set(reader.values))} received")
