@@ -11,10 +11,7 @@ reader; duplicates (allowed at QoS 1) are counted, not failed.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +23,7 @@ from typing import Any
 import pytest
 from mqtt_support import Mosquitto, free_port
 from sinetstream import ConnectionError, MessageReader, MessageWriter  # noqa: A004
+from sinetstream.testing.crash import run_killed_writer
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -181,60 +179,6 @@ def test_broker_killed_and_restarted_mid_stream_loses_nothing(
     received = Counter(online.values + away[0].values + away[1].values)
     duplicates = sum(n - 1 for n in received.values() if n > 1) - len(acked)
     print(f"{protocol}: {len(acked)} acknowledged, {retries} retries, {duplicates} duplicates")
-
-
-WRITER_CHILD = """
-import sys, time
-from sinetstream import AsyncMessageWriter, MessageWriter
-params = eval(sys.argv[1])
-mode = sys.argv[2]
-out = sys.stdout
-if mode == "sync":
-    with MessageWriter(**params) as writer:
-        for seq in range(100_000):
-            writer.publish(str(seq))
-            out.write(f"{seq}\\n"); out.flush()
-            time.sleep(0.001)
-else:
-    def done(seq):
-        def fulfilled(_receipt):
-            out.write(f"{seq}\\n"); out.flush()
-        return fulfilled
-    with AsyncMessageWriter(**params) as writer:
-        for seq in range(100_000):
-            writer.publish(str(seq)).then(done(seq))
-            time.sleep(0.001)
-"""
-
-
-def run_killed_writer(params: dict[str, Any], mode: str, after: int) -> list[int]:
-    """Start a writer process, SIGKILL it once it reported ``after`` messages as delivered.
-
-    Returns every number it reported as delivered (sync: ``publish`` returned;
-    async: the promise resolved) before it died.
-    """
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER_CHILD, repr(params), mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    reported: list[int] = []
-    try:
-        for line in proc.stdout:
-            reported.append(int(line))
-            if len(reported) >= after:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        # what was already written to the pipe before the kill was reported too
-        reported.extend(int(line) for line in proc.stdout)
-    finally:
-        proc.kill()
-        stderr = proc.communicate(timeout=10)[1]
-    assert len(reported) >= after, f"the writer reported {len(reported)}: {stderr[-2000:]}"
-    assert proc.returncode == -signal.SIGKILL
-    return reported
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
