@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 
 @pytest.fixture
@@ -22,3 +24,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def broker_name() -> str:
     """A queue broker of its own for each test."""
     return f"core-test-{uuid.uuid4().hex}"
+
+
+# Property tests: the default run keeps each test's example count; `nox -s fuzz` sets
+# SINETSTREAM_HYPOTHESIS_PROFILE=fuzz and every count is multiplied by FUZZ_FACTOR.
+FUZZ_FACTOR = 20
+settings.register_profile("fuzz", max_examples=100 * FUZZ_FACTOR)
+settings.load_profile(os.environ.get("SINETSTREAM_HYPOTHESIS_PROFILE", "default"))
+
+
+def examples(n: int) -> int:
+    """``n`` examples in the default run, ``n`` x FUZZ_FACTOR under the fuzz profile."""
+    return max(1, n * settings().max_examples // 100)

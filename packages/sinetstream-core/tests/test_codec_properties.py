@@ -2,7 +2,7 @@
 
 Modes x key lengths x padding x key source x compression x value types x
 message formats x user_data_only. PBKDF2 runs with a few iterations so each
-example stays cheap.
+example stays cheap. ``nox -s fuzz`` runs each with 20 times the examples.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from sinetstream._codec import Decoder, Encoder, with_codec_defaults
 from sinetstream._crypto import MODES
 from sinetstream.error import InvalidMessageError
 
+from .conftest import examples
+
 PASSWORD = "prop-Pässw0rd"
 COMPRESSIONS: list[dict[str, Any] | None] = [
     None,
@@ -29,7 +31,9 @@ COMPRESSIONS: list[dict[str, Any] | None] = [
     {"algorithm": "zstd", "level": 19},
 ]
 INT64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +119,7 @@ def test_v3_reader_reads_v2_messages(p: dict[str, Any], data: st.DataObject) -> 
     assert Decoder({**p, "message_format": 3}).decode(wire)[:2] == (value, 42)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     p=configs(modes=("GCM", "EAX")),
     data=st.data(),
@@ -133,7 +137,7 @@ def test_authenticated_messages_reject_any_byte_change(
     assert PASSWORD not in str(info.value)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(p=configs(), data=st.data())
 def test_truncations_raise_invalid_message_only(p: dict[str, Any], data: st.DataObject) -> None:
     wire = Encoder(p).encode(data.draw(values(p)), 7)[0]
