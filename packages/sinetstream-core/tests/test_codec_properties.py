@@ -7,8 +7,6 @@ example stays cheap. ``nox -s fuzz`` runs each with 20 times the examples.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +17,8 @@ from sinetstream._crypto import MODES
 from sinetstream.error import InvalidMessageError
 
 from .conftest import examples
+
+pytestmark = pytest.mark.usefixtures("quiet_sinetstream_log")
 
 PASSWORD = "prop-Pässw0rd"
 COMPRESSIONS: list[dict[str, Any] | None] = [
@@ -34,16 +34,6 @@ INT64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
 SETTINGS = settings(
     max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-
-
-@pytest.fixture(autouse=True)
-def _quiet_mode_warnings() -> Iterator[None]:
-    # Unauthenticated modes log a warning per Encoder/Decoder; hundreds of them add nothing here.
-    logger = logging.getLogger("sinetstream")
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(old)
 
 
 @st.composite

@@ -14,10 +14,8 @@ versions); ``nox -s fuzz`` runs all of them with 20 times the examples.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +33,12 @@ from sinetstream import (
 
 from .conftest import examples
 
+pytestmark = pytest.mark.usefixtures("quiet_sinetstream_log")
+
 MODES = ("CBC", "CFB", "CTR", "EAX", "GCM", "OFB", "OPENPGP")  # docs/security.md
 AUTHENTICATED = {"EAX", "GCM"}
 PASSWORD = "prop-Pässw0rd"
 FAST: dict[str, Any] = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-
-
-@pytest.fixture(autouse=True)
-def _quiet() -> Iterator[None]:
-    # Unauthenticated modes log a warning per codec; thousands of them add nothing here.
-    logger = logging.getLogger("sinetstream")
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(old)
 
 
 @st.composite

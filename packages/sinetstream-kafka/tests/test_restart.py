@@ -22,19 +22,12 @@ from typing import Any
 import pytest
 from sinetstream import MessageReader, MessageWriter, SinetError
 from sinetstream.testing.crash import run_killed_writer
+from sinetstream.testing.load import CollectingReader
 
-from .conftest import NOIDA_SESSION, BrokerProcess
+from .conftest import NOIDA_SESSION, RESILIENT, BrokerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-# Fail fast and retry fast, so an outage of a few seconds is ridden out quickly.
-RESILIENT = {
-    "request_timeout_ms": 3000,
-    "retry_backoff_ms": 100,
-    "reconnect_backoff_ms": 50,
-    "reconnect_backoff_max_ms": 500,
-    "bootstrap_timeout_ms": 5000,
-}
 
 #: longer than noida-db's interval between writes to disk (see kill())
 FLUSH_WAIT = 1.0
@@ -67,47 +60,12 @@ def service(broker: BrokerProcess, **extra: Any) -> dict[str, Any]:
     }
 
 
-class GroupReader:
-    """A sync group reader iterating on a thread, collecting numbers until closed."""
-
-    def __init__(self, broker: BrokerProcess, topic: str, group: str) -> None:
-        spec = {**RESILIENT, **NOIDA_SESSION, "group_id": group}
-        self.values: list[int] = []
-        self.errors: list[BaseException] = []
-        self._stop = threading.Event()
-        self._reader = MessageReader(
-            topics=topic, receive_timeout_ms=300, type_spec=spec, **service(broker)
-        )
-        self._reader.open()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                for message in self._reader:
-                    self.values.append(int(message.value))
-                    if self._stop.is_set():
-                        break
-            except SinetError as exc:  # reported while the broker is away; reading goes on
-                self.errors.append(exc)
-                time.sleep(0.2)
-
-    def wait_for(self, wanted: set[int], timeout: float) -> set[int]:
-        """The numbers of ``wanted`` still missing after up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while (missing := wanted - set(self.values)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return missing
-
-    def stop(self) -> None:
-        """Stop iterating (the reader stays open)."""
-        self._stop.set()
-        self._thread.join(10)
-
-    def close(self) -> None:
-        self.stop()
-        self._reader.close()
+def group_reader(broker: BrokerProcess, topic: str, group: str) -> CollectingReader:
+    """A sync group reader collecting on a thread."""
+    spec = {**RESILIENT, **NOIDA_SESSION, "group_id": group}
+    reader = MessageReader(topics=topic, receive_timeout_ms=300, type_spec=spec, **service(broker))
+    reader.open()
+    return CollectingReader(reader)
 
 
 def publish_all(writer: MessageWriter, numbers: range, acked: list[int]) -> int:
@@ -152,7 +110,7 @@ def test_broker_killed_mid_stream_loses_nothing(
     noida = Noida(noida_factory, tmp_path / "persist")
     topic = make_topic(noida.broker.bootstrap)
     acked: list[int] = []
-    reader = GroupReader(noida.broker, topic, f"g-{uuid.uuid4().hex[:8]}")
+    reader = group_reader(noida.broker, topic, f"g-{uuid.uuid4().hex[:8]}")
     spec = {**RESILIENT, "delivery_timeout_ms": 20000}
     try:
         with MessageWriter(topic=topic, type_spec=spec, **service(noida.broker)) as writer:
@@ -180,8 +138,8 @@ def test_group_resumes_from_committed_offset_after_kill(
     topic = make_topic(noida.broker.bootstrap)
     group = f"g-{uuid.uuid4().hex[:8]}"
     acked: list[int] = []
-    first = GroupReader(noida.broker, topic, group)
-    second: GroupReader | None = None
+    first = group_reader(noida.broker, topic, group)
+    second: CollectingReader | None = None
     spec = {**RESILIENT, "delivery_timeout_ms": 20000}
     try:
         with MessageWriter(topic=topic, type_spec=spec, **service(noida.broker)) as writer:
@@ -193,7 +151,7 @@ def test_group_resumes_from_committed_offset_after_kill(
             restarter = noida.restart_later(1.5)
             publish_all(writer, range(200, 300), acked)
             restarter.join()
-        second = GroupReader(noida.broker, topic, group)
+        second = group_reader(noida.broker, topic, group)
         missing_second = second.wait_for(set(range(150, 300)), 30)
     finally:
         first.close()
@@ -218,8 +176,8 @@ def test_member_that_could_not_commit_leaves_no_gap(
     topic = make_topic(noida.broker.bootstrap)
     group = f"g-{uuid.uuid4().hex[:8]}"
     acked: list[int] = []
-    first = GroupReader(noida.broker, topic, group)
-    second: GroupReader | None = None
+    first = group_reader(noida.broker, topic, group)
+    second: CollectingReader | None = None
     try:
         with MessageWriter(topic=topic, type_spec=RESILIENT, **service(noida.broker)) as writer:
             publish_all(writer, range(100), acked)
@@ -229,7 +187,7 @@ def test_member_that_could_not_commit_leaves_no_gap(
             noida.start()
             first.close()  # its commit names a member the restarted broker does not know
             publish_all(writer, range(100, 200), acked)
-        second = GroupReader(noida.broker, topic, group)
+        second = group_reader(noida.broker, topic, group)
         missing_second = second.wait_for(set(range(100, 200)), 20)
     finally:
         first.close()
@@ -242,7 +200,7 @@ def test_member_that_could_not_commit_leaves_no_gap(
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_writer_process_killed_mid_stream(noida: BrokerProcess, make_topic: Any, mode: str) -> None:
     topic = make_topic(noida.bootstrap)
-    reader = GroupReader(noida, topic, f"g-{uuid.uuid4().hex[:8]}")
+    reader = group_reader(noida, topic, f"g-{uuid.uuid4().hex[:8]}")
     try:
         params = service(noida, topic=topic, type_spec=RESILIENT)
         reported = run_killed_writer(params, mode, 300)

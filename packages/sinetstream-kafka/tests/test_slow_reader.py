@@ -10,13 +10,11 @@ it catches up from its position, nothing lost.
 
 from __future__ import annotations
 
-import gc
-import time
 from typing import Any
 
 import pytest
 from sinetstream import AsyncMessageWriter, MessageReader
-from sinetstream.testing.load import PacedWriter, message_number, rss_bytes
+from sinetstream.testing.load import stall_then_catch_up
 
 from .conftest import TANSU_SESSION
 
@@ -33,32 +31,18 @@ def test_stalled_reader_stays_within_its_fetch_bounds_then_catches_up(
     topic = make_topic(tansu)
     common = {"no_config": True, "type": "kafka", "brokers": tansu, "consistency": "AT_LEAST_ONCE"}
     spec = {**TANSU_SESSION, **FETCH, "group_id": group}
-    received: set[int] = set()
-    with MessageReader(topics=topic, receive_timeout_ms=5000, type_spec=spec, **common) as reader:
-        with AsyncMessageWriter(topic=topic, **common) as writer:
-            gc.collect()
-            base = peak = rss_bytes()
-            load = PacedWriter(writer, RATE)
-            deadline = time.monotonic() + STALL_S
-            while time.monotonic() < deadline:  # the reader's loop does nothing
-                time.sleep(0.25)
-                peak = max(peak, rss_bytes())
-            stalled_published = load.published
-            load.close()
-        catch_up = time.monotonic()
-        for message in reader:
-            received.add(message_number(message.value))
-            if len(received) == load.published:
-                break
-        catch_up = time.monotonic() - catch_up
-    growth = peak - base
+    with (
+        MessageReader(topics=topic, receive_timeout_ms=5000, type_spec=spec, **common) as reader,
+        AsyncMessageWriter(topic=topic, **common) as writer,
+    ):
+        got = stall_then_catch_up(reader, writer, RATE, STALL_S)
     print(
-        f"published {load.published} ({stalled_published} during the stall), received "
-        f"{len(received)}, RSS +{growth / 2**20:.1f} MiB, caught up in {catch_up:.1f} s"
+        f"published {got.published} ({got.published_while_stalled} during the stall), received "
+        f"{len(got.received)}, RSS +{got.rss_growth / 2**20:.1f} MiB, "
+        f"caught up in {got.catch_up_s:.1f} s"
     )
-    assert load.failed == []
-    assert load.acknowledged == load.published
-    assert stalled_published * 1024 > 20 * 2**20
+    assert got.failed == []
+    assert got.published_while_stalled * 1024 > 20 * 2**20
+    growth = got.rss_growth
     assert growth < 10 * 2**20, f"RSS grew {growth / 2**20:.1f} MiB while the reader stalled"
-    missing = set(range(load.published)) - received
-    assert missing == set(), f"lost {len(missing)}: {sorted(missing)[:20]}"
+    assert got.missing == set(), f"lost {len(got.missing)}: {sorted(got.missing)[:20]}"

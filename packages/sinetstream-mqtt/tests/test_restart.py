@@ -16,44 +16,17 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from mqtt_support import Mosquitto, free_port
+from mqtt_support import Mosquitto
 from sinetstream import ConnectionError, MessageReader, MessageWriter  # noqa: A004
 from sinetstream.testing.crash import run_killed_writer
+from sinetstream.testing.load import CollectingReader
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
 RECONNECT = {"min_delay": 0.1, "max_delay": 0.5}
-
-
-@pytest.fixture
-def durable_mosquitto(mqtt_tmp: Path) -> Iterator[Mosquitto]:
-    """A private Mosquitto that writes its persistence file after every change."""
-    folder = mqtt_tmp / f"durable-{uuid.uuid4().hex[:8]}"
-    data = folder / "data"
-    data.mkdir(parents=True)
-    port = free_port()
-    config = f"""\
-max_queued_messages 0
-persistence true
-persistence_location {data}/
-autosave_on_changes true
-autosave_interval 1
-log_dest stdout
-log_type error
-log_type warning
-
-listener {port} 127.0.0.1
-allow_anonymous true
-"""
-    broker = Mosquitto(folder=folder, config=config, ports={"plain": port}, writable=(data,))
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 def kill(broker: Mosquitto) -> None:
@@ -64,37 +37,11 @@ def kill(broker: Mosquitto) -> None:
     broker.proc = None
 
 
-class Collector:
-    """A sync reader with a persistent session, iterating on a thread until stopped."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.values: list[int] = []
-        self.errors: list[BaseException] = []
-        self._stop = threading.Event()
-        self._reader = MessageReader(receive_timeout_ms=200, **params)
-        self._reader.open()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.values.extend(int(m.value) for m in self._reader)
-            except ConnectionError as exc:  # a refused reconnect is raised; keep reading
-                self.errors.append(exc)
-                time.sleep(0.1)
-
-    def wait_for(self, wanted: set[int], timeout: float) -> set[int]:
-        """The numbers of ``wanted`` still missing after up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while (missing := wanted - set(self.values)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return missing
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self._reader.close()
+def collector(params: dict[str, Any]) -> CollectingReader:
+    """A sync reader (persistent session in ``params``) collecting on a thread."""
+    reader = MessageReader(receive_timeout_ms=200, **params)
+    reader.open()
+    return CollectingReader(reader)
 
 
 def service(broker: Mosquitto, topic: str, protocol: str, client_id: str) -> dict[str, Any]:
@@ -131,9 +78,9 @@ def test_broker_killed_and_restarted_mid_stream_loses_nothing(
     """
     broker = durable_mosquitto
     tag = uuid.uuid4().hex[:8]
-    online = Collector(reader_service(broker, topic, protocol, f"online-{tag}"))
+    online = collector(reader_service(broker, topic, protocol, f"online-{tag}"))
     away_params = reader_service(broker, topic, protocol, f"away-{tag}")
-    away = [Collector(away_params)]
+    away = [collector(away_params)]
     acked: list[int] = []
     retries = 0
     outage = 0.0
@@ -150,7 +97,7 @@ def test_broker_killed_and_restarted_mid_stream_loses_nothing(
                     restarter = threading.Timer(1.0, broker.start)
                     restarter.start()
                 elif seq == 250:
-                    away.append(Collector(away_params))
+                    away.append(collector(away_params))
                 start = time.monotonic()
                 while True:
                     try:
@@ -187,7 +134,7 @@ def test_writer_process_killed_mid_stream(
 ) -> None:
     broker = durable_mosquitto
     tag = uuid.uuid4().hex[:8]
-    reader = Collector(reader_service(broker, topic, "MQTTv311", f"kr-{tag}"))
+    reader = collector(reader_service(broker, topic, "MQTTv311", f"kr-{tag}"))
     try:
         reported = run_killed_writer(service(broker, topic, "MQTTv311", f"kw-{tag}"), mode, 300)
         missing = reader.wait_for(set(reported), 15)

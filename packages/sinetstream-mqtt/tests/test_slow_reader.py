@@ -12,13 +12,10 @@ every message arrives: nothing lost at AT_LEAST_ONCE.
 
 from __future__ import annotations
 
-import gc
-import time
-
 import pytest
 from mqtt_support import Mosquitto
 from sinetstream import AsyncMessageWriter, MessageReader
-from sinetstream.testing.load import PacedWriter, message_number, rss_bytes
+from sinetstream.testing.load import stall_then_catch_up
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -37,41 +34,28 @@ def test_stalled_reader_stays_within_its_buffer_bound_then_catches_up(
     common = {"no_config": True, "type": "mqtt", "brokers": mosquitto.broker(),
               "consistency": consistency}  # fmt: skip
     spec = {"receive_buffer_size": BUFFER_MESSAGES, "receive_buffer_bytes": BUFFER_BYTES}
-    received: set[int] = set()
-    most_buffered = 0
+    buffered: list[int] = []
+
     with MessageReader(topics=topic, receive_timeout_ms=2000, type_spec=spec, **common) as reader:
+
+        def watch() -> None:
+            raw = reader.metrics.raw
+            buffered.append(raw["buffered"])
+            assert raw["buffered"] <= BUFFER_MESSAGES
+            assert raw["buffered_bytes"] <= BUFFER_BYTES + 1024  # + the message crossing it
+
         with AsyncMessageWriter(topic=topic, **common) as writer:
-            gc.collect()
-            base = peak = rss_bytes()
-            load = PacedWriter(writer, RATE)
-            deadline = time.monotonic() + STALL_S
-            while time.monotonic() < deadline:  # the reader's loop does nothing
-                time.sleep(0.25)
-                peak = max(peak, rss_bytes())
-                raw = reader.metrics.raw
-                most_buffered = max(most_buffered, raw["buffered"])
-                assert raw["buffered"] <= BUFFER_MESSAGES
-                assert raw["buffered_bytes"] <= BUFFER_BYTES + 1024  # + the message crossing it
-            stalled_published = load.published
-            load.close()
-        print(f"{consistency}: most buffered {most_buffered}, {raw}")
-        # the reader really was receiving while its loop stalled
-        assert most_buffered >= (BUFFER_MESSAGES if QOS[consistency] == 0 else 10)
-        catch_up = time.monotonic()
-        for message in reader:
-            received.add(message_number(message.value))
-            if len(received) == load.published:
-                break
-        catch_up = time.monotonic() - catch_up
-    growth = peak - base
+            got = stall_then_catch_up(reader, writer, RATE, STALL_S, watch=watch)
     print(
-        f"published {load.published} ({stalled_published} during the stall), received "
-        f"{len(received)}, RSS +{growth / 2**20:.1f} MiB, caught up in {catch_up:.1f} s"
+        f"{consistency}: published {got.published} ({got.published_while_stalled} during the "
+        f"stall), most buffered {max(buffered)}, received {len(got.received)}, "
+        f"RSS +{got.rss_growth / 2**20:.1f} MiB, caught up in {got.catch_up_s:.1f} s"
     )
-    assert load.failed == []
-    assert load.acknowledged == load.published
-    assert stalled_published * 1024 > 20 * 2**20
+    # the reader really was receiving while its loop stood still
+    assert max(buffered) >= (BUFFER_MESSAGES if QOS[consistency] == 0 else 10)
+    assert got.failed == []
+    assert got.published_while_stalled * 1024 > 20 * 2**20
+    growth = got.rss_growth
     assert growth < 10 * 2**20, f"RSS grew {growth / 2**20:.1f} MiB while the reader stalled"
-    missing = set(range(load.published)) - received
     if consistency == "AT_LEAST_ONCE":  # QoS 0 may drop; Mosquitto kept them all here
-        assert missing == set(), f"lost {len(missing)}: {sorted(missing)[:20]}"
+        assert got.missing == set(), f"lost {len(got.missing)}: {sorted(got.missing)[:20]}"

@@ -1,4 +1,4 @@
-"""Steady load for tests of memory bounds and backpressure against a real broker.
+"""Steady load, collecting readers and stalls, for tests against a real broker.
 
     with PacedWriter(AsyncMessageWriter(...), rate=2000, size=1024) as load:
         time.sleep(10)                    # the reader under test does nothing
@@ -6,18 +6,32 @@
 
 :class:`PacedWriter` publishes numbered messages (the first 8 bytes of each value
 are its number, big-endian) from a thread at a fixed rate, and counts the
-acknowledgements; :func:`rss_bytes` is the resident memory of this process.
+acknowledgements; :class:`CollectingReader` iterates an open reader on a thread
+and keeps what arrives; :func:`stall_then_catch_up` lets a reader stand still
+under load and then drains it, watching this process's memory (:func:`rss_bytes`).
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["PacedWriter", "message_number", "rss_bytes"]
+from sinetstream.error import SinetError
+
+__all__ = [
+    "CollectingReader",
+    "PacedWriter",
+    "Stall",
+    "message_number",
+    "rss_bytes",
+    "stall_then_catch_up",
+]
 
 
 def rss_bytes() -> int:
@@ -107,3 +121,105 @@ class PacedWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class CollectingReader:
+    """Iterate an open sync reader on a thread, keeping ``parse(message.value)`` of each.
+
+    A :class:`~sinetstream.SinetError` raised by the iteration (a refused reconnect, a
+    broker away) is kept in ``errors`` and iteration goes on. The reader should
+    have a short ``receive_timeout_ms`` so that :meth:`stop` is noticed quickly.
+    """
+
+    def __init__(self, reader: Any, parse: Callable[[Any], int] = int) -> None:
+        self.values: list[int] = []
+        self.errors: list[BaseException] = []
+        self._reader, self._parse = reader, parse
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="collector", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for message in self._reader:
+                    self.values.append(self._parse(message.value))
+                    if self._stop.is_set():
+                        break
+            except SinetError as exc:
+                self.errors.append(exc)
+                time.sleep(0.1)
+
+    def wait_for(self, wanted: set[int], timeout: float) -> set[int]:
+        """The numbers of ``wanted`` still missing after up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (missing := wanted - set(self.values)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return missing
+
+    def stop(self) -> None:
+        """Stop iterating; the reader stays open."""
+        self._stop.set()
+        self._thread.join(10)
+
+    def close(self) -> None:
+        """Stop iterating and close the reader (idempotent)."""
+        self.stop()
+        self._reader.close()
+
+
+@dataclass
+class Stall:
+    """What :func:`stall_then_catch_up` saw."""
+
+    published: int = 0
+    published_while_stalled: int = 0
+    failed: list[int] = field(default_factory=list)
+    received: set[int] = field(default_factory=set)
+    rss_growth: int = 0
+    catch_up_s: float = 0.0
+
+    @property
+    def missing(self) -> set[int]:
+        """The numbers published and never received."""
+        return set(range(self.published)) - self.received
+
+
+def stall_then_catch_up(
+    reader: Any,
+    writer: Any,
+    rate: float,
+    stall_s: float,
+    *,
+    watch: Callable[[], None] | None = None,
+    size: int = 1024,
+) -> Stall:
+    """Publish through ``writer`` while the open ``reader`` is not iterated, then drain it.
+
+    Samples this process's RSS four times a second during the stall (and calls
+    ``watch()``, e.g. to check the reader's metrics); the growth over the RSS at
+    the start is ``rss_growth``. Then the writer stops and ``reader`` is
+    iterated until every published number arrived or its ``receive_timeout_ms``
+    ended the iteration.
+    """
+    gc.collect()
+    base = peak = rss_bytes()
+    result = Stall()
+    load = PacedWriter(writer, rate, size)
+    deadline = time.monotonic() + stall_s
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        peak = max(peak, rss_bytes())
+        if watch is not None:
+            watch()
+    result.published_while_stalled = load.published
+    load.close()
+    result.published, result.failed = load.published, load.failed
+    started = time.monotonic()
+    for message in reader:
+        result.received.add(message_number(message.value))
+        if len(result.received) == load.published:
+            break
+    result.catch_up_s = time.monotonic() - started
+    result.rss_growth = peak - base
+    return result
