@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -103,14 +102,20 @@ class Noida:
         return timer
 
 
+@pytest.fixture
+def killable(noida_factory: Any, tmp_path: Path) -> Noida:
+    """A noida-db of this test's own, with its data in tmp_path."""
+    return Noida(noida_factory, tmp_path / "persist")
+
+
 def test_broker_killed_mid_stream_loses_nothing(
-    noida_factory: Any, make_topic: Any, tmp_path: Path
+    killable: Noida, make_topic: Any, group: str
 ) -> None:
     """A group reader and a writer stay open while the broker is killed and restarted."""
-    noida = Noida(noida_factory, tmp_path / "persist")
+    noida = killable
     topic = make_topic(noida.broker.bootstrap)
     acked: list[int] = []
-    reader = group_reader(noida.broker, topic, f"g-{uuid.uuid4().hex[:8]}")
+    reader = group_reader(noida.broker, topic, group)
     spec = {**RESILIENT, "delivery_timeout_ms": 20000}
     try:
         with MessageWriter(topic=topic, type_spec=spec, **service(noida.broker)) as writer:
@@ -131,12 +136,11 @@ def test_broker_killed_mid_stream_loses_nothing(
 
 
 def test_group_resumes_from_committed_offset_after_kill(
-    noida_factory: Any, make_topic: Any, tmp_path: Path
+    killable: Noida, make_topic: Any, group: str
 ) -> None:
     """A member commits and leaves; the broker is killed mid-stream; the next member resumes."""
-    noida = Noida(noida_factory, tmp_path / "persist")
+    noida = killable
     topic = make_topic(noida.broker.bootstrap)
-    group = f"g-{uuid.uuid4().hex[:8]}"
     acked: list[int] = []
     first = group_reader(noida.broker, topic, group)
     second: CollectingReader | None = None
@@ -164,7 +168,7 @@ def test_group_resumes_from_committed_offset_after_kill(
 
 
 def test_member_that_could_not_commit_leaves_no_gap(
-    noida_factory: Any, make_topic: Any, tmp_path: Path
+    killable: Noida, make_topic: Any, group: str
 ) -> None:
     """A member reads, the broker restarts and forgets it, so its closing commit fails.
 
@@ -172,9 +176,8 @@ def test_member_that_could_not_commit_leaves_no_gap(
     the partition and skip what was published in between: AT_LEAST_ONCE must
     give duplicates there, never a gap.
     """
-    noida = Noida(noida_factory, tmp_path / "persist")
+    noida = killable
     topic = make_topic(noida.broker.bootstrap)
-    group = f"g-{uuid.uuid4().hex[:8]}"
     acked: list[int] = []
     first = group_reader(noida.broker, topic, group)
     second: CollectingReader | None = None
@@ -198,9 +201,11 @@ def test_member_that_could_not_commit_leaves_no_gap(
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_writer_process_killed_mid_stream(noida: BrokerProcess, make_topic: Any, mode: str) -> None:
+def test_writer_process_killed_mid_stream(
+    noida: BrokerProcess, make_topic: Any, group: str, mode: str
+) -> None:
     topic = make_topic(noida.bootstrap)
-    reader = group_reader(noida, topic, f"g-{uuid.uuid4().hex[:8]}")
+    reader = group_reader(noida, topic, group)
     try:
         params = service(noida, topic=topic, type_spec=RESILIENT)
         reported = run_killed_writer(params, mode, 300)
