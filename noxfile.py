@@ -156,3 +156,33 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against raw clients and SINETStream 1.10; rewrites docs/performance.md."""
     _editable(session, *BROKER_DEPS, "matplotlib>=3.8")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def soak(session: nox.Session) -> None:
+    """About 10 minutes of steady encrypted traffic per backend, checked; docs/performance.md.
+
+    Not in the default set. ``nox -s soak -- --duration 20`` for a quick run.
+    """
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        session.error("mosquitto is not installed: apt-get install -y mosquitto")
+    _editable(session, *BROKER_DEPS, "matplotlib>=3.8")
+    session.run("python", str(ROOT / "benchmarks" / "soak.py"), *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The property-based tests with many more examples (hypothesis profile ``fuzz``)."""
+    _editable(session, *TEST_DEPS)
+    session.run(
+        "pytest",
+        "-m",
+        "not kafka and not mqtt and not docker",
+        "-p",
+        "no:cacheprovider",
+        *[str(ROOT / "packages" / p / "tests") for p in PACKAGES],
+        "-k",
+        "propert",
+        *session.posargs,
+        env={"SINETSTREAM_HYPOTHESIS_PROFILE": "fuzz"},
+    )

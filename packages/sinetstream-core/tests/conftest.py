@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 
 @pytest.fixture
@@ -56,3 +58,29 @@ def on_terminal() -> TerminalRun:
         return proc.returncode, out, seen
 
     return run
+
+
+# Property tests: the default run keeps each test's example count; `nox -s fuzz` sets
+# SINETSTREAM_HYPOTHESIS_PROFILE=fuzz and every count is multiplied by FUZZ_FACTOR.
+FUZZ_FACTOR = 20
+settings.register_profile("fuzz", max_examples=100 * FUZZ_FACTOR)
+settings.load_profile(os.environ.get("SINETSTREAM_HYPOTHESIS_PROFILE", "default"))
+
+
+def examples(n: int) -> int:
+    """``n`` examples in the default run, ``n`` x FUZZ_FACTOR under the fuzz profile."""
+    return max(1, n * settings().max_examples // 100)
+
+
+@pytest.fixture
+def quiet_sinetstream_log() -> Iterator[None]:
+    """Only errors from the ``sinetstream`` logger.
+
+    Unauthenticated cipher modes log a warning per encoder and decoder; in property
+    tests that build thousands of them, those add nothing.
+    """
+    logger = logging.getLogger("sinetstream")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(old)

@@ -2,13 +2,11 @@
 
 Modes x key lengths x padding x key source x compression x value types x
 message formats x user_data_only. PBKDF2 runs with a few iterations so each
-example stays cheap.
+example stays cheap. ``nox -s fuzz`` runs each with 20 times the examples.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +16,10 @@ from sinetstream._crypto_config import MODES
 from sinetstream._params import with_defaults
 from sinetstream._pipeline import Decoder, Encoder
 from sinetstream.error import InvalidMessageError
+
+from .conftest import examples
+
+pytestmark = pytest.mark.usefixtures("quiet_sinetstream_log")
 
 PASSWORD = "prop-Pässw0rd"
 COMPRESSIONS: list[dict[str, Any] | None] = [
@@ -30,17 +32,9 @@ COMPRESSIONS: list[dict[str, Any] | None] = [
     {"algorithm": "zstd", "level": 19},
 ]
 INT64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.fixture(autouse=True)
-def _quiet_mode_warnings() -> Iterator[None]:
-    # Unauthenticated modes log a warning per Encoder/Decoder; hundreds of them add nothing here.
-    logger = logging.getLogger("sinetstream")
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(old)
+SETTINGS = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite
@@ -116,7 +110,7 @@ def test_v3_reader_reads_v2_messages(p: dict[str, Any], data: st.DataObject) -> 
     assert Decoder({**p, "message_format": 3}).decode(wire)[:2] == (value, 42)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     p=configs(modes=("GCM", "EAX")),
     data=st.data(),
@@ -134,7 +128,7 @@ def test_authenticated_messages_reject_any_byte_change(
     assert PASSWORD not in str(info.value)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(p=configs(), data=st.data())
 def test_truncations_raise_invalid_message_only(p: dict[str, Any], data: st.DataObject) -> None:
     wire = Encoder(p).encode(data.draw(values(p)), 7)[0]

@@ -63,6 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 TANSU_SESSION = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
 NOIDA_SESSION = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+# Fail fast and retry fast, so outages of a few seconds are ridden out quickly.
+RESILIENT = {
+    "request_timeout_ms": 3000,
+    "retry_backoff_ms": 100,
+    "reconnect_backoff_ms": 50,
+    "reconnect_backoff_max_ms": 500,
+    "bootstrap_timeout_ms": 5000,
+}
 
 
 # --------------------------------------------------------------------------- ports

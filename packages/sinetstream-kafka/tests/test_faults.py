@@ -20,20 +20,11 @@ from sinetstream.error import SinetError
 from sinetstream.spi import ConfigVersion, PluginMessage
 from sinetstream_kafka import KafkaReader, KafkaWriter
 
-from .conftest import NOIDA_SESSION, create_topic
+from .conftest import NOIDA_SESSION, RESILIENT, create_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 V3 = ConfigVersion(3)
-
-# Fail fast and retry fast, so outages of a few seconds are ridden out quickly.
-RESILIENT = {
-    "request_timeout_ms": 3000,
-    "retry_backoff_ms": 100,
-    "reconnect_backoff_ms": 50,
-    "reconnect_backoff_max_ms": 500,
-    "bootstrap_timeout_ms": 5000,
-}
 
 
 class Stream:

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,11 +93,10 @@ allow_anonymous true
     broker.stop()
 
 
-@pytest.fixture
-def persistent_mosquitto(mqtt_tmp: Path, request: pytest.FixtureRequest) -> Iterator[Mosquitto]:
-    """A private Mosquitto with persistence on, for restart tests."""
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name[:60])
-    folder = mqtt_tmp / f"persist-{name}"
+def _persistent(mqtt_tmp: Path, test_name: str, extra: str = "") -> Mosquitto:
+    """A private Mosquitto with persistence on (not started yet)."""
+    name = "".join(c if c.isalnum() else "_" for c in test_name[:60])
+    folder = mqtt_tmp / f"persist-{name}-{uuid.uuid4().hex[:6]}"
     folder.mkdir()
     data = folder / "data"
     data.mkdir()
@@ -106,14 +106,33 @@ max_queued_messages 0
 persistence true
 persistence_location {data}/
 autosave_interval 1
-log_dest stdout
+{extra}log_dest stdout
 log_type error
 log_type warning
 
 listener {port} 127.0.0.1
 allow_anonymous true
 """
-    broker = Mosquitto(folder=folder, config=config, ports={"plain": port}, writable=(data,))
+    return Mosquitto(folder=folder, config=config, ports={"plain": port}, writable=(data,))
+
+
+@pytest.fixture
+def persistent_mosquitto(mqtt_tmp: Path, request: pytest.FixtureRequest) -> Iterator[Mosquitto]:
+    """A private Mosquitto with persistence on, for restart tests."""
+    broker = _persistent(mqtt_tmp, request.node.name)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def durable_mosquitto(mqtt_tmp: Path, request: pytest.FixtureRequest) -> Iterator[Mosquitto]:
+    """A private Mosquitto that saves its persistence file after every change.
+
+    Mosquitto acknowledges a publish before it saves; with this, a SIGKILL loses
+    only what it acknowledged in the last moment before it died.
+    """
+    broker = _persistent(mqtt_tmp, request.node.name, "autosave_on_changes true\n")
     broker.start()
     yield broker
     broker.stop()

@@ -31,6 +31,27 @@ log = logging.getLogger("sinetstream_kafka")
 Record = Any  # kafka.consumer.fetcher.ConsumerRecord
 
 
+def _commit_start(consumer: KafkaConsumer, fresh: list[TopicPartition], timeout_ms: float) -> None:
+    """Commit the start offsets of partitions the group had no offset for.
+
+    Without them, a member whose every later commit fails (the coordinator forgot
+    it: a broker restart, a session that expired) leaves no offset behind, and the
+    next member starts at the end of the partition, skipping the records between:
+    a loss at AT_LEAST_ONCE. With them, it re-reads those records instead.
+    """
+    from kafka.structs import OffsetAndMetadata
+
+    try:
+        consumer.commit(
+            {
+                tp: OffsetAndMetadata(consumer.position(tp, timeout_ms=timeout_ms), "", -1)
+                for tp in fresh
+            }
+        )
+    except Exception as exc:
+        log.warning("kafka reader: could not commit the start offsets: %s", exc)
+
+
 class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
     """Signals the first completed group join (even one that assigns nothing)."""
 
@@ -95,6 +116,8 @@ class ReaderBase:
                         if TopicPartition(r[0].topic, r[0].partition) not in skip
                     ]
                     self._queue = deque(kept)
+                    if cfg.group_id is not None:
+                        _commit_start(consumer, fresh, deadline_ms)
             # Resolve start offsets now rather than at the first poll, for the same reason.
             for tp in assigned:
                 consumer.position(tp, timeout_ms=deadline_ms)

@@ -1,0 +1,144 @@
+"""Mosquitto killed and restarted mid-stream, and a writer process killed mid-stream.
+
+Through the public API only. The broker keeps its sessions and queued messages on
+disk (``persistence true``) and saves after every change (``autosave_on_changes``):
+a SIGKILL then loses only what was not yet saved, which is what a durable broker
+promises. The writer and the reader have persistent sessions (3.1.1
+``clean_session: false``; 5 ``clean_start: false`` + session expiry). The checks:
+every message whose ``publish`` returned, or whose promise resolved, reaches the
+reader; duplicates (allowed at QoS 1) are counted, not failed.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+from mqtt_support import Mosquitto
+from sinetstream import ConnectionError, MessageReader, MessageWriter  # noqa: A004
+from sinetstream.testing.crash import run_killed_writer
+from sinetstream.testing.load import CollectingReader
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+RECONNECT = {"min_delay": 0.1, "max_delay": 0.5}
+
+
+def kill(broker: Mosquitto) -> None:
+    """SIGKILL: no chance to save anything more."""
+    assert broker.proc is not None
+    broker.proc.send_signal(signal.SIGKILL)
+    broker.proc.wait(10)
+    broker.proc = None
+
+
+def collector(params: dict[str, Any]) -> CollectingReader:
+    """A sync reader (persistent session in ``params``) collecting on a thread."""
+    reader = MessageReader(receive_timeout_ms=200, **params)
+    reader.open()
+    return CollectingReader(reader)
+
+
+def service(broker: Mosquitto, topic: str, protocol: str, client_id: str) -> dict[str, Any]:
+    return {
+        "no_config": True,
+        "type": "mqtt",
+        "brokers": broker.broker(),
+        "consistency": "AT_LEAST_ONCE",
+        "value_type": "text",
+        "client_id": client_id,
+        "type_spec": {
+            "protocol": protocol,
+            "persistent_session": True,
+            "reconnect_delay": RECONNECT,
+        },
+        "topic": topic,
+    }
+
+
+def reader_service(broker: Mosquitto, topic: str, protocol: str, client_id: str) -> dict[str, Any]:
+    params = service(broker, topic, protocol, client_id)
+    params["topics"] = params.pop("topic")
+    return params
+
+
+@pytest.mark.parametrize("protocol", ["MQTTv311", "MQTTv5"])
+def test_broker_killed_and_restarted_mid_stream_loses_nothing(
+    durable_mosquitto: Mosquitto, topic: str, protocol: str
+) -> None:
+    """Reader ``online`` stays connected; reader ``away`` leaves before the kill, is back after.
+
+    ``away``'s session holds messages queued while it was gone when the broker is
+    killed: they come back only from the broker's persistence file.
+    """
+    broker = durable_mosquitto
+    tag = uuid.uuid4().hex[:8]
+    online = collector(reader_service(broker, topic, protocol, f"online-{tag}"))
+    away_params = reader_service(broker, topic, protocol, f"away-{tag}")
+    away = [collector(away_params)]
+    acked: list[int] = []
+    retries = 0
+    outage = 0.0
+    try:
+        with MessageWriter(**service(broker, topic, protocol, f"rw-{tag}")) as writer:
+            for seq in range(400):
+                if seq == 100:
+                    away[0].close()
+                elif seq == 150:
+                    # Mosquitto acknowledges a publish before its next save: let it save the
+                    # messages already acknowledged, then kill it while the stream goes on.
+                    time.sleep(0.3)
+                    kill(broker)
+                    restarter = threading.Timer(1.0, broker.start)
+                    restarter.start()
+                elif seq == 250:
+                    away.append(collector(away_params))
+                start = time.monotonic()
+                while True:
+                    try:
+                        writer.publish(str(seq))
+                        break
+                    except ConnectionError:  # not acknowledged: publish it again
+                        retries += 1
+                        time.sleep(0.05)
+                outage = max(outage, time.monotonic() - start)
+                acked.append(seq)
+                time.sleep(0.002)
+            restarter.join()
+        missing_online = online.wait_for(set(acked), 20)
+        missing_away = away[1].wait_for(set(acked) - set(away[0].values), 20)
+    finally:
+        online.close()
+        away[-1].close()
+    assert missing_online == set(), (
+        f"online lost {len(missing_online)}: {sorted(missing_online)[:20]}"
+    )
+    assert missing_away == set(), (
+        f"away lost {len(missing_away)}: {sorted(missing_away)[:20]}\n{broker.log_tail()}"
+    )
+    assert outage > 0.8, "no publish overlapped the broker's outage"
+    assert retries > 0
+    received = Counter(online.values + away[0].values + away[1].values)
+    duplicates = sum(n - 1 for n in received.values() if n > 1) - len(acked)
+    print(f"{protocol}: {len(acked)} acknowledged, {retries} retries, {duplicates} duplicates")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_writer_process_killed_mid_stream(
+    durable_mosquitto: Mosquitto, topic: str, mode: str
+) -> None:
+    broker = durable_mosquitto
+    tag = uuid.uuid4().hex[:8]
+    reader = collector(reader_service(broker, topic, "MQTTv311", f"kr-{tag}"))
+    try:
+        reported = run_killed_writer(service(broker, topic, "MQTTv311", f"kw-{tag}"), mode, 300)
+        missing = reader.wait_for(set(reported), 15)
+    finally:
+        reader.close()
+    assert missing == set(), f"lost {len(missing)} delivered messages: {sorted(missing)[:20]}"
+    print(f"{mode}: {len(reported)} reported delivered, {len(set(reader.values))} received")
