@@ -167,10 +167,41 @@ def release(session: nox.Session) -> None:
     # The session's own environment runs the brokers (the tests' code, which needs pytest
     # and core); the installs under test are fresh venvs that see only the local index.
     session.install(
-        *RELEASE_DEPS, "pytest>=8", *BROKER_DEPS, "-e", str(ROOT / "packages" / "sinetstream-core")
+        *RELEASE_DEPS, *TEST_DEPS, *BROKER_DEPS, "-e", str(ROOT / "packages" / "sinetstream-core")
     )
     session.run("pytest", "-q", str(ROOT / "tools" / "tests"))
     session.run("python", str(ROOT / "tools" / "release_check.py"), *session.posargs)
+
+
+# (plugin, core, client versions): "checkout" is this tree's core, editable; "oldest" the
+# oldest core the plugin declares, built as a wheel and installed from a local pypiserver.
+# "newest"/"lowest": every third-party requirement of core and plugin at its newest
+# allowed version / at its >= floor. tools/matrix_cell.py says more.
+MATRIX = [
+    ("queue", "checkout", "newest"),
+    ("queue", "oldest", "lowest"),
+    ("kafka", "checkout", "newest"),
+    ("kafka", "oldest", "lowest"),
+    ("mqtt", "checkout", "newest"),
+    ("mqtt", "checkout", "paho-mqtt==2.1.0"),
+    ("mqtt", "oldest", "lowest"),
+]
+
+
+@nox.session(python=MAIN_PYTHON)
+@nox.parametrize(
+    ("plugin", "core", "clients"),
+    MATRIX,
+    ids=[f"{plugin}-{core}-core-{clients.replace('==', '-')}" for plugin, core, clients in MATRIX],
+)
+def matrix(session: nox.Session, plugin: str, core: str, clients: str) -> None:
+    """One plugin's whole test suite against one core and its client libraries' lowest/newest."""
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        session.error("mosquitto is not installed: apt-get install -y mosquitto")
+    session.install(*RELEASE_DEPS)
+    session.run(
+        "python", str(ROOT / "tools" / "matrix_cell.py"), plugin, core, clients, *session.posargs
+    )
 
 
 @nox.session(python=MAIN_PYTHON)

@@ -113,23 +113,26 @@ def _floor(requirement: Requirement) -> str | None:
 
 def lowest_pins(requirements: list[Requirement]) -> list[str]:
     """``name[extras]==floor`` for every third-party requirement with a ``>=`` floor."""
-    pins = []
+    pins: list[str] = []
     for requirement in requirements:
         floor = _floor(requirement)
         if floor is None or requirement.name.startswith("sinetstream"):
             continue
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-        pins.append(f"{requirement.name}{extras}=={floor}")
+        pin = f"{requirement.name}{extras}=={floor}"
+        if pin not in pins:
+            pins.append(pin)
     return pins
 
 
 def third_party_names(requirements: list[Requirement]) -> list[str]:
     """``name[extras]`` of every requirement that is not one of ours, unpinned."""
-    return [
+    names = [
         f"{r.name}[{','.join(sorted(r.extras))}]" if r.extras else r.name
         for r in requirements
         if not r.name.startswith("sinetstream")
     ]
+    return list(dict.fromkeys(names))
 
 
 # --------------------------------------------------------------------------- releases.toml

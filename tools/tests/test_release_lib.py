@@ -54,6 +54,7 @@ def test_lowest_pins_take_each_floor_and_keep_extras() -> None:
         Requirement("kafka-python[crc32c]>=3.0,<4"),
         Requirement("promise>=2.3,<3"),
         Requirement("unbounded"),
+        Requirement("promise>=2.3,<3"),  # core and plugin both declare it
     ]
     assert release_lib.lowest_pins(requirements) == ["kafka-python[crc32c]==3.0", "promise==2.3"]
     assert release_lib.third_party_names(requirements) == [

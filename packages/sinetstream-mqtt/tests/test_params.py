@@ -343,6 +343,8 @@ def test_entry_points_registered() -> None:
 
 
 def test_public_names() -> None:
+    from importlib import metadata
+
     import sinetstream_mqtt
 
     assert sinetstream_mqtt.__all__ == sorted(sinetstream_mqtt.__all__)
@@ -353,4 +355,4 @@ def test_public_names() -> None:
         "MqttWriter",
         "__version__",
     }
-    assert sinetstream_mqtt.__version__ == "1.0.0"
+    assert sinetstream_mqtt.__version__ == metadata.version("sinetstream-mqtt")
