@@ -102,9 +102,12 @@ def main() -> None:
     ).stdout.splitlines()
     print("matrix: installed", " ".join(x for x in listing if x.lower().startswith(REPORTED)))
     tests = [str(plugin.path / "tests")]
+    markers = "not docker"
     if plugin_name == "queue":
+        # The core's tests marked kafka or mqtt need those backends, not in this venv.
         tests.append(str(core.path / "tests"))
-    run([sys.executable, "-m", "pytest", "-q", "-m", "not docker", *tests, *pytest_args])
+        markers = "not kafka and not mqtt and not docker"
+    run([sys.executable, "-m", "pytest", "-q", "-m", markers, *tests, *pytest_args])
 
 
 if __name__ == "__main__":
