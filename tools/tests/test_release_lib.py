@@ -136,8 +136,6 @@ def test_oldest_release_at_or_above_a_floor() -> None:
 def test_a_recorded_release_is_rebuilt_from_its_commit(tmp_path: Path) -> None:
     release = release_lib.oldest_release(CORE, "1.0")
     assert release is not None
-    with release_lib.tree_at(release.commit, tmp_path) as tree:
-        built = release_lib.build(
-            Package(tree / "packages" / CORE), tmp_path / "out", wheel_only=True
-        )
+    tree = release_lib.tree_at(release.commit, tmp_path)
+    built = release_lib.build(Package(tree / "packages" / CORE), tmp_path / "out", wheel_only=True)
     assert [p.name for p in built] == ["sinetstream_core-1.0.0-py3-none-any.whl"]
