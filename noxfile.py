@@ -103,11 +103,19 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's src/."""
+    """mypy --strict over every package's src/ and the release tooling."""
     _editable(session, "mypy>=1.11", "types-PyYAML", *TEST_DEPS)
     session.run(
         "mypy",
         *[str(ROOT / "packages" / p / "src") for p in PACKAGES],
+    )
+    # The release tooling needs 3.11 (tomllib); its scripts import release_lib beside them.
+    session.run(
+        "mypy",
+        "--python-version",
+        "3.11",
+        str(ROOT / "tools"),
+        env={"MYPYPATH": str(ROOT / "tools")},
     )
 
 

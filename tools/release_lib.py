@@ -26,6 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import tomllib
 from packaging.requirements import Requirement
@@ -44,16 +45,15 @@ class Package:
     path: Path
 
     @cached_property
-    def pyproject(self) -> dict[str, object]:
+    def pyproject(self) -> dict[str, Any]:
         """The parsed ``pyproject.toml``."""
         with open(self.path / "pyproject.toml", "rb") as f:
             return tomllib.load(f)
 
     @property
-    def project(self) -> dict[str, object]:
+    def project(self) -> dict[str, Any]:
         """The ``[project]`` table."""
-        project = self.pyproject["project"]
-        assert isinstance(project, dict)
+        project: dict[str, Any] = self.pyproject["project"]
         return project
 
     @property
@@ -64,13 +64,13 @@ class Package:
     @property
     def import_name(self) -> str:
         """The one top-level package the wheel holds, e.g. ``sinetstream_kafka``."""
-        packages = self.pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]  # type: ignore[index]
+        packages = self.pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
         return Path(packages[0]).name
 
     @property
     def version(self) -> str:
         """``__version__`` of the file ``[tool.hatch.version]`` reads."""
-        source = self.path / self.pyproject["tool"]["hatch"]["version"]["path"]  # type: ignore[index]
+        source = self.path / self.pyproject["tool"]["hatch"]["version"]["path"]
         match = re.search(r'^__version__ = "([^"]+)"', source.read_text(), re.MULTILINE)
         if match is None:
             raise ValueError(f"no __version__ in {source}")
@@ -79,7 +79,7 @@ class Package:
     @property
     def requirements(self) -> list[Requirement]:
         """The ``[project] dependencies``, parsed."""
-        return [Requirement(r) for r in self.project.get("dependencies", [])]  # type: ignore[attr-defined]
+        return [Requirement(r) for r in self.project.get("dependencies", [])]
 
     def floor(self, distribution: str) -> str | None:
         """The lowest version of ``distribution`` this package declares (its ``>=``)."""
@@ -92,10 +92,10 @@ class Package:
     def entry_points(self) -> dict[str, dict[str, str]]:
         """Entry-point groups as a wheel's ``entry_points.txt`` must hold them."""
         groups: dict[str, dict[str, str]] = {}
-        scripts = self.project.get("scripts")  # type: ignore[attr-defined]
+        scripts = self.project.get("scripts")
         if scripts:
             groups["console_scripts"] = dict(scripts)
-        for group, entries in self.project.get("entry-points", {}).items():  # type: ignore[attr-defined]
+        for group, entries in self.project.get("entry-points", {}).items():
             groups[group] = dict(entries)
         return groups
 
@@ -164,14 +164,24 @@ def oldest_release(distribution: str, floor: str, path: Path = RELEASES) -> Rele
 
 
 def tree_at(commit: str, into: Path) -> Path:
-    """The repository's ``packages/`` as of ``commit``, unpacked under ``into`` (git archive).
+    """The repository's ``packages/`` and root ``pyproject.toml`` (the tests' pytest
+    configuration) as of ``commit``, unpacked under ``into`` with git archive.
 
     Unpacked once per commit; removing ``into`` removes it.
     """
     target = into / commit[:12]
     if not target.exists():
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "packages"],
+            [
+                "git",
+                "-C",
+                str(ROOT),
+                "archive",
+                "--format=tar",
+                commit,
+                "packages",
+                "pyproject.toml",
+            ],
             check=True,
             capture_output=True,
         ).stdout
@@ -258,10 +268,10 @@ def parse_entry_points(text: str) -> dict[str, dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- processes
-def run(argv: list[str], **kwargs: object) -> None:
+def run(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
     """Run a command, echoing it; fail on a non-zero exit."""
     print("$", " ".join(argv), flush=True)
-    subprocess.run(argv, check=True, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(argv, check=True, cwd=cwd, env=env)
 
 
 def free_port() -> int:
