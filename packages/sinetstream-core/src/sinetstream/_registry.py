@@ -7,12 +7,15 @@ the distribution, the entry point and what is wrong.
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import spi
+from ._version import SPI_VERSION, __version__
 from .error import InvalidArgumentError, SinetError, UnsupportedServiceTypeError
 
 if TYPE_CHECKING:
@@ -187,11 +190,15 @@ class Registry:
                 try:
                     cls = ep.load()
                 except Exception as exc:
-                    raise UnsupportedServiceTypeError(f"{where} failed to load: {exc!r}") from exc
+                    too_old = _core_too_old(ep.dist)
+                    raise UnsupportedServiceTypeError(
+                        f"{where} failed to load: {too_old or repr(exc)}"
+                    ) from exc
             if not isinstance(cls, type):
                 raise UnsupportedServiceTypeError(
                     f"{where} is not a class but {type(cls).__name__}"
                 )
+            _check_spi_version(cls, where)
             missing = _missing_members(cls, self.group)
             if missing:
                 raise UnsupportedServiceTypeError(
@@ -212,6 +219,75 @@ class GroupRegistry:
 
     def __get__(self, obj: object, owner: Any) -> Registry:
         return registry(owner._group)
+
+
+def _spi_tuple(text: object) -> tuple[int, int] | None:
+    match = re.fullmatch(r"(\d+)\.(\d+)", text) if isinstance(text, str) else None
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _declared_spi(cls: type) -> object:
+    """``SPI_VERSION_REQUIRED`` of the class, else of its module, else of its top package."""
+    module = cls.__module__
+    for owner in (cls, sys.modules.get(module), sys.modules.get(module.partition(".")[0])):
+        declared = getattr(owner, "SPI_VERSION_REQUIRED", None)
+        if declared is not None:
+            return declared
+    return None
+
+
+def _check_spi_version(cls: type, where: str) -> None:
+    """Refuse a plugin that declares an SPI this core does not provide.
+
+    A plugin declaring nothing (one written from the v1.2 guide) loads as before.
+    """
+    declared = _declared_spi(cls)
+    if declared is None:
+        return
+    wanted, have = _spi_tuple(declared), _spi_tuple(SPI_VERSION)
+    if wanted is None or have is None:
+        raise UnsupportedServiceTypeError(
+            f'{where}: SPI_VERSION_REQUIRED must be a "major.minor" string, not {declared!r}'
+        )
+    if wanted[0] == have[0] and wanted[1] <= have[1]:
+        return
+    advice = (
+        f"install sinetstream-core>={declared}"
+        if wanted > have
+        else f"install a release of the plugin built for SPI {have[0]}.x"
+    )
+    raise UnsupportedServiceTypeError(
+        f"{where} needs plugin SPI {declared}, but sinetstream-core {__version__} "
+        f"provides SPI {SPI_VERSION}: {advice}"
+    )
+
+
+def _core_too_old(dist: metadata.Distribution | None) -> str | None:
+    """Why ``dist`` failed to import, when it requires a newer sinetstream-core than this one.
+
+    A plugin that imports SPI names this core lacks fails before its
+    ``SPI_VERSION_REQUIRED`` can be read; its ``Requires-Dist`` still says why.
+    """
+    if dist is None:
+        return None
+    for requirement in dist.requires or []:
+        match = re.match(r"sinetstream[-_.]core\b([^;]*)", requirement, re.IGNORECASE)
+        floors = re.findall(r">=\s*([\d.]+)", match[1]) if match else []
+        for floor in floors:
+            if _release(floor) > _release(__version__):
+                return (
+                    f"distribution {dist.name} {dist.version} requires sinetstream-core>={floor}, "
+                    f"but sinetstream-core {__version__} (plugin SPI {SPI_VERSION}) is installed"
+                )
+    return None
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading numbers of a version without trailing zeros: ``"1.1.0rc1"`` -> ``(1, 1)``."""
+    numbers = [int(n) for n in re.findall(r"\d+", re.split(r"[^\d.]", version)[0])]
+    while numbers and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers)
 
 
 _registries: dict[str, Registry] = {}

@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     import kafka.consumer.subscription_state  # noqa: F401
 
 from ._reader import KafkaAsyncReader, KafkaReader
-from ._version import __version__
+from ._version import SPI_VERSION_REQUIRED, __version__
 from ._writer import KafkaAsyncWriter, KafkaWriter
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "KafkaAsyncWriter",
     "KafkaReader",
     "KafkaWriter",
+    "SPI_VERSION_REQUIRED",
     "__version__",
 ]

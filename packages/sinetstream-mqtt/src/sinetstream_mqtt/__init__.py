@@ -8,7 +8,7 @@ described in ``docs/mqtt.md``.
 from __future__ import annotations
 
 from ._reader import MqttAsyncReader, MqttReader
-from ._version import __version__
+from ._version import SPI_VERSION_REQUIRED, __version__
 from ._writer import MqttAsyncWriter, MqttWriter
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "MqttAsyncWriter",
     "MqttReader",
     "MqttWriter",
+    "SPI_VERSION_REQUIRED",
     "__version__",
 ]

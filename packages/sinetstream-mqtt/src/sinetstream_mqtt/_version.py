@@ -1,3 +1,7 @@
-"""The version of sinetstream-mqtt."""
+"""The version of sinetstream-mqtt, and the plugin SPI it was built for."""
 
-__version__ = "1.0.0"
+__version__ = "1.0.1"
+
+#: The sinetstream plugin SPI this backend uses; the core refuses to load it when
+#: it provides an older SPI (``sinetstream.spi.SPI_VERSION``).
+SPI_VERSION_REQUIRED = "1.1"

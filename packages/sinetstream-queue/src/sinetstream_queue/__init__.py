@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ._broker import Broker, QueueFullError, Record, broker, reset
 from ._plugin import QueueAsyncReader, QueueAsyncWriter, QueueReader, QueueWriter
-from ._version import __version__
+from ._version import SPI_VERSION_REQUIRED, __version__
 
 __all__ = [
     "Broker",
@@ -28,6 +28,7 @@ __all__ = [
     "QueueReader",
     "QueueWriter",
     "Record",
+    "SPI_VERSION_REQUIRED",
     "__version__",
     "broker",
     "reset",

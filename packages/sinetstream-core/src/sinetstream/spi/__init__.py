@@ -35,6 +35,12 @@ the required methods anywhere in its MRO is accepted.
 
 Check parameters in the constructor with :mod:`sinetstream.spi.params`: typed
 getters whose errors name the service, the key and the valid values.
+
+:data:`SPI_VERSION` (``"major.minor"``) is the SPI this core provides. A plugin
+that uses API newer than SPI 1.0 states the SPI it needs as
+``SPI_VERSION_REQUIRED = "X.Y"`` on its class, its module or its top-level
+package; the core then refuses to load it, naming both versions, where it
+provides an older SPI. A plugin stating nothing loads as before.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from sinetstream._version import SPI_VERSION
 
 if TYPE_CHECKING:
     from sinetstream._promise import SinetPromise as PublishPromise
@@ -58,6 +66,7 @@ __all__ = [
     "PluginMessageWriter",
     "PluginValueType",
     "PublishPromise",
+    "SPI_VERSION",
     "messaging_params",
 ]
 
