@@ -25,7 +25,7 @@ import pytest
 import yaml
 from sinetstream import AT_LEAST_ONCE, Bridge, MessageReader, MessageWriter
 
-from .conftest import free_port
+from .conftest import TANSU_SESSION, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mqtt]
 
@@ -253,3 +253,49 @@ def test_bridge_killed_and_restarted_loses_nothing(
     assert second.returncode == 0, err.decode()
     assert b"received" in out  # the summary printed after the graceful drain
     print(f"kill -9: {len(got)} received, {dups} duplicates; {out.decode().strip()}")
+
+
+KEY_A = {"algorithm": "AES", "mode": "GCM", "key_length": 128, "password": "key-a"}
+KEY_B = {"algorithm": "AES", "mode": "GCM", "key_length": 128, "password": "key-b"}
+
+
+def test_kafka_to_mqtt_reencrypts_and_maps_keys_to_topics(
+    tmp_path: Path, mosquitto: str, tansu: str, make_topic: Any
+) -> None:
+    kafka_topic = make_topic(tansu, 2)
+    crypto_a = {"data_encryption": True, "crypto": KEY_A}
+    with MessageWriter(
+        None, kafka_topic, no_config=True, type="kafka", brokers=tansu, **crypto_a
+    ) as w:
+        for i in range(20):
+            w.publish(b"v%02d" % i, key=f"dev{i % 2}")
+    cfg = _config(
+        tmp_path / "c.yml",
+        analytics={
+            "type": "kafka",
+            "brokers": tansu,
+            "topic": kafka_topic,
+            "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
+            "type_spec": {**TANSU_SESSION, "auto_offset_reset": "earliest"},
+            **crypto_a,
+        },
+        devices={"type": "mqtt", "brokers": mosquitto, "data_encryption": True, "crypto": KEY_B},
+    )
+    rules = [f"{kafka_topic}=>devices/{{key}}/v"]
+    params = {"type": "mqtt", "brokers": mosquitto, "consistency": AT_LEAST_ONCE}
+    crypto_b = {"data_encryption": True, "crypto": KEY_B}
+    got: list[Any] = []
+    with MessageReader(
+        None, "devices/#", no_config=True, receive_timeout_ms=15000, **params, **crypto_b
+    ) as reader:
+        bridge = Bridge("analytics", "devices", config_file=cfg, topic_map=rules)
+        assert bridge.mode == "reencrypt"
+        with bridge:
+            for m in reader:
+                got.append(m)
+                if len(got) == 20:
+                    break
+            _wait(lambda: bridge.metrics.acknowledged == 20)
+    assert sorted(m.value for m in got) == [b"v%02d" % i for i in range(20)]
+    for m in got:
+        assert m.topic == f"devices/dev{int(m.value[1:]) % 2}/v"
