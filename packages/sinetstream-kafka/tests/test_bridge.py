@@ -282,3 +282,50 @@ def test_kafka_to_mqtt_reencrypts_and_maps_keys_to_topics(
     assert sorted(m.value for m in got) == [b"v%02d" % i for i in range(20)]
     for m in got:
         assert m.topic == f"devices/dev{int(m.value[1:]) % 2}/v"
+
+
+def test_kafka_to_mqtt_across_a_3_s_cut_of_the_mqtt_destination(
+    tmp_path: Path, mosquitto: str, tansu: str, make_topic: Any, relay_factory: Any
+) -> None:
+    kafka_topic = make_topic(tansu, 1)
+    host, port = mosquitto.split(":")
+    relay = relay_factory(target=(host, int(port)))  # the bridge's MQTT connections only
+    cfg = _config(
+        tmp_path / "c.yml",
+        analytics={
+            "type": "kafka",
+            "brokers": tansu,
+            "topic": kafka_topic,
+            "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
+            "type_spec": {**TANSU_SESSION, "auto_offset_reset": "earliest"},
+        },
+        devices={
+            "type": "mqtt",
+            "brokers": f"127.0.0.1:{relay.port}",
+            "topic": "devices/all",
+            "type_spec": MQTT_FAST,
+        },
+    )
+    sent = [b"%05d" % i for i in range(300)]
+    params = {"type": "mqtt", "brokers": mosquitto, "consistency": AT_LEAST_ONCE}
+    got: list[bytes] = []
+    with (
+        MessageReader(None, "devices/all", no_config=True, receive_timeout_ms=500, **params) as sub,
+        MessageWriter(None, kafka_topic, no_config=True, type="kafka", brokers=tansu) as producer,
+        Bridge("analytics", "devices", config_file=cfg) as bridge,
+    ):
+        for i, value in enumerate(sent):
+            producer.publish(value)
+            if i == 100:
+                _wait(lambda: bridge.metrics.acknowledged >= 50)
+                relay.cut()
+            if i == 200:
+                time.sleep(3)
+                relay.restore()
+            time.sleep(0.005)
+        deadline = time.monotonic() + 30
+        while not set(sent) <= set(got) and time.monotonic() < deadline:
+            got.extend(m.value for m in sub)
+    assert set(sent) - set(got) == set()
+    assert bridge.metrics.retried > 0  # the destination failed publishes while it was cut
+    print(f"mqtt destination cut: {len(got)} received, metrics {bridge.metrics}")
