@@ -325,6 +325,9 @@ class Bridge:
         except SinetError as exc:
             self._failed(entry, exc)
             return
+        if promise.is_fulfilled:  # already stored (the queue, a Kafka batch done): no callback
+            self._forwarded(entry)
+            return
         promise.then(lambda _: self._forwarded(entry), lambda exc: self._failed(entry, exc))
 
     def _forwarded(self, entry: Entry) -> None:
