@@ -234,3 +234,42 @@ def test_cli_bridge_runs_and_prints_a_summary(
     out = capsys.readouterr().out
     assert "bridge src -> dst: received 3, forwarded 3" in out
     assert [m.value for m in _read(broker_name, "out", 3)] == [b"1", b"2", b"3"]
+
+
+def test_undecodable_messages_are_skipped_or_stop_the_bridge(
+    workdir: Path, broker_name: str
+) -> None:
+    cfg = _config(
+        workdir / "c.yml",
+        broker_name,
+        src={"topic": "in", "data_encryption": True, "crypto": KEY_B},
+        dst={"topic": "out"},
+        skip={
+            "topic": "in",
+            "data_encryption": True,
+            "crypto": KEY_B,
+            "on_invalid_message": "skip",
+        },
+    )
+    _write(broker_name, "in", [b"1", b"2"], data_encryption=True, crypto=KEY_A)
+    fails = pytest.raises(InvalidMessageError, match="bridge src -> dst: decoding a message of")
+    with fails, Bridge("src", "dst", config_file=str(cfg)):
+        time.sleep(1)
+    from sinetstream_queue import broker
+
+    assert broker(broker_name).backlog("in") == 2  # nothing acknowledged
+    with Bridge("skip", "dst", config_file=str(cfg)) as bridge:
+        _wait(lambda: bridge.metrics.acknowledged == 2)
+    assert bridge.metrics.skipped_invalid == 2
+    assert bridge.metrics.forwarded == 0
+    assert broker(broker_name).backlog("in") == 0
+
+
+def test_cli_progress_lines(
+    workdir: Path, broker_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(workdir / "c.yml", broker_name, src={"topic": "in"}, dst={"topic": "out"})
+    argv = ["bridge", "--from", "src", "--to", "dst", "--config-file", str(cfg)]
+    assert main([*argv, "--duration", "0.7", "--progress", "0.2"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("received 0, forwarded 0") >= 2

@@ -278,7 +278,12 @@ class Bridge:
                     else PluginMessage(data, getattr(data, "timestamp", 0))
                 )
             else:
-                decoded = reader.decode(data)
+                try:
+                    decoded = reader.decode(data)
+                except SinetError as exc:
+                    raise self._where_error(
+                        "decoding a message of", self.from_service, exc
+                    ) from exc
                 if decoded is None:  # skipped: acknowledged in its turn, not forwarded
                     counts.skipped_invalid += 1
                     skipped = Entry(PluginMessage(b""), "", None, raw)
