@@ -273,3 +273,16 @@ def test_cli_progress_lines(
     assert main([*argv, "--duration", "0.7", "--progress", "0.2"]) == 0
     err = capsys.readouterr().err
     assert err.count("received 0, forwarded 0") >= 2
+
+
+def test_a_message_the_map_cannot_place_stops_the_bridge(workdir: Path, broker_name: str) -> None:
+    cfg = _config(workdir / "c.yml", broker_name, src={}, dst={})
+    _write(broker_name, "in", [b"1"])
+    fails = pytest.raises(
+        InvalidArgumentError, match=r"routing a message of service 'src'.*needs the message key"
+    )
+    with fails, Bridge("src", "dst", config_file=str(cfg), topic_map=["in=>by-{key}"]):
+        time.sleep(1)
+    from sinetstream_queue import broker
+
+    assert broker(broker_name).backlog("in") == 1  # not acknowledged

@@ -291,7 +291,10 @@ class Bridge:
                     window.forwarded_one(skipped, forwarded=False)
                     continue
                 message = self._probe.encode(*decoded)
-            dest = destination(topic or "", raw)
+            try:
+                dest = destination(topic or "", raw)
+            except SinetError as exc:  # no rule for the topic, no key for {key}
+                raise self._where_error("routing a message of", self.from_service, exc) from exc
             entry = Entry(message, dest, topic if key_from_topic else None, raw)
             window.add(entry)
             self._publish(entry)
