@@ -87,6 +87,25 @@ def _kafka_dest(bootstrap: str, topic: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def _kafka_source(bootstrap: str, topic: str, **extra: Any) -> dict[str, Any]:
+    """A Kafka service read by a bridge: its own group, from the topic's beginning."""
+    return {
+        "type": "kafka",
+        "brokers": bootstrap,
+        "topic": topic,
+        "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
+        "type_spec": {**TANSU_SESSION, "auto_offset_reset": "earliest"},
+        **extra,
+    }
+
+
+def _mqtt_to_kafka(path: Path, mqtt: str, kafka: str, mqtt_topic: str, kafka_topic: str) -> str:
+    """A config file with the services ``sensors`` (MQTT) and ``analytics`` (Kafka)."""
+    return _config(
+        path, sensors=_mqtt_source(mqtt, mqtt_topic), analytics=_kafka_dest(kafka, kafka_topic)
+    )
+
+
 def _kafka_values(bootstrap: str, topic: str, want: set[bytes], timeout: float = 20) -> list[Any]:
     """Every message of ``topic`` until ``want`` was seen (or ``timeout``), with duplicates."""
     got: list[Any] = []
@@ -121,11 +140,7 @@ def test_mqtt_to_kafka_wildcards_keys_and_passthrough_bytes(
     tmp_path: Path, mosquitto: str, tansu: str, make_topic: Any
 ) -> None:
     kafka_topic = make_topic(tansu, 2)
-    cfg = _config(
-        tmp_path / "c.yml",
-        sensors=_mqtt_source(mosquitto, "sensors/#"),
-        analytics=_kafka_dest(tansu, kafka_topic),
-    )
+    cfg = _mqtt_to_kafka(tmp_path / "c.yml", mosquitto, tansu, "sensors/#", kafka_topic)
     rules = [f"sensors/+/temp=>{kafka_topic}"]
     values = {f"sensors/dev{d}/temp": [b"d%d-%d" % (d, i) for i in range(20)] for d in range(3)}
     raw_params = {"type": "mqtt", "brokers": mosquitto, "consistency": AT_LEAST_ONCE}
@@ -206,11 +221,7 @@ def test_bridge_killed_and_restarted_loses_nothing(
     tmp_path: Path, mosquitto: str, tansu: str, make_topic: Any
 ) -> None:
     kafka_topic = make_topic(tansu, 1)
-    cfg = _config(
-        tmp_path / "c.yml",
-        sensors=_mqtt_source(mosquitto, "sensors/kill"),
-        analytics=_kafka_dest(tansu, kafka_topic),
-    )
+    cfg = _mqtt_to_kafka(tmp_path / "c.yml", mosquitto, tansu, "sensors/kill", kafka_topic)
     argv = [sys.executable, "-m", "sinetstream", "bridge", "--from", "sensors", "--to", "analytics"]
     argv += ["--config-file", cfg]
 
@@ -254,14 +265,7 @@ def test_kafka_to_mqtt_reencrypts_and_maps_keys_to_topics(
             w.publish(b"v%02d" % i, key=f"dev{i % 2}")
     cfg = _config(
         tmp_path / "c.yml",
-        analytics={
-            "type": "kafka",
-            "brokers": tansu,
-            "topic": kafka_topic,
-            "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
-            "type_spec": {**TANSU_SESSION, "auto_offset_reset": "earliest"},
-            **crypto_a,
-        },
+        analytics=_kafka_source(tansu, kafka_topic, **crypto_a),
         devices={"type": "mqtt", "brokers": mosquitto, "data_encryption": True, "crypto": KEY_B},
     )
     rules = [f"{kafka_topic}=>devices/{{key}}/v"]
@@ -292,13 +296,7 @@ def test_kafka_to_mqtt_across_a_3_s_cut_of_the_mqtt_destination(
     relay = relay_factory(target=(host, int(port)))  # the bridge's MQTT connections only
     cfg = _config(
         tmp_path / "c.yml",
-        analytics={
-            "type": "kafka",
-            "brokers": tansu,
-            "topic": kafka_topic,
-            "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
-            "type_spec": {**TANSU_SESSION, "auto_offset_reset": "earliest"},
-        },
+        analytics=_kafka_source(tansu, kafka_topic),
         devices={
             "type": "mqtt",
             "brokers": f"127.0.0.1:{relay.port}",
