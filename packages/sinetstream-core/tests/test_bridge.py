@@ -286,3 +286,17 @@ def test_a_message_the_map_cannot_place_stops_the_bridge(workdir: Path, broker_n
     from sinetstream_queue import broker
 
     assert broker(broker_name).backlog("in") == 1  # not acknowledged
+
+
+def test_a_plugin_failing_with_its_own_exception_stops_the_bridge(
+    workdir: Path, broker_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sinetstream_queue import QueueReader
+
+    def broken(self: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(QueueReader, "__iter__", broken)
+    cfg = _config(workdir / "c.yml", broker_name, src={"topic": "in"}, dst={"topic": "out"})
+    with pytest.raises(SinetError, match="reading from service 'src': disk on fire"):
+        Bridge("src", "dst", config_file=str(cfg)).run()

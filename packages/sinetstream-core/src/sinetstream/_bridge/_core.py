@@ -313,6 +313,8 @@ class Bridge:
                 self._note(f"reading from {self.from_service}: {exc}")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
+            except Exception as exc:  # a plugin's own exception: not known to be transient
+                raise self._where_error("reading from", self.from_service, exc) from exc
             yield None
 
     def _writer(self, topic: str) -> SinkWriter:
