@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -87,14 +88,16 @@ def _kafka_dest(bootstrap: str, topic: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def _kafka_source(bootstrap: str, topic: str, **extra: Any) -> dict[str, Any]:
+def _kafka_source(
+    bootstrap: str, topic: str, session: dict[str, int] = TANSU_SESSION, **extra: Any
+) -> dict[str, Any]:
     """A Kafka service read by a bridge: its own group, from the topic's beginning."""
     return {
         "type": "kafka",
         "brokers": bootstrap,
         "topic": topic,
         "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
-        "type_spec": {**TANSU_SESSION, "auto_offset_reset": "earliest"},
+        "type_spec": {**session, "auto_offset_reset": "earliest"},
         **extra,
     }
 
@@ -104,6 +107,17 @@ def _mqtt_to_kafka(path: Path, mqtt: str, kafka: str, mqtt_topic: str, kafka_top
     return _config(
         path, sensors=_mqtt_source(mqtt, mqtt_topic), analytics=_kafka_dest(kafka, kafka_topic)
     )
+
+
+def _bridge_process(cfg: str, source: str, dest: str) -> Any:
+    """``start(output)``: run ``sinetstream bridge`` as a process of its own."""
+    argv = [sys.executable, "-m", "sinetstream", "bridge", "--from", source, "--to", dest]
+    argv += ["--config-file", cfg, "-v"]
+
+    def start(output: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, stdout=output, stderr=output)
+
+    return start
 
 
 def _kafka_values(bootstrap: str, topic: str, want: set[bytes], timeout: float = 20) -> list[Any]:
@@ -170,8 +184,6 @@ def test_mqtt_to_kafka_wildcards_keys_and_passthrough_bytes(
 
 def _stream(address: str, topic: str, count: int, pause: float) -> tuple[list[bytes], Any]:
     """Publish ``count`` messages to MQTT on a thread, ``pause`` s apart."""
-    import threading
-
     values = [b"%05d" % i for i in range(count)]
     thread = threading.Thread(target=_publish_mqtt, args=(address, topic, values, pause))
     thread.start()
@@ -222,12 +234,7 @@ def test_bridge_killed_and_restarted_loses_nothing(
 ) -> None:
     kafka_topic = make_topic(tansu, 1)
     cfg = _mqtt_to_kafka(tmp_path / "c.yml", mosquitto, tansu, "sensors/kill", kafka_topic)
-    argv = [sys.executable, "-m", "sinetstream", "bridge", "--from", "sensors", "--to", "analytics"]
-    argv += ["--config-file", cfg]
-
-    def start(output: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(argv, stdout=output, stderr=output)
-
+    start = _bridge_process(cfg, "sensors", "analytics")
     first = start(subprocess.DEVNULL)
     # Subscribed once the persistent session exists; then messages queue for it.
     time.sleep(2.5)
@@ -327,3 +334,51 @@ def test_kafka_to_mqtt_across_a_3_s_cut_of_the_mqtt_destination(
     assert set(sent) - set(got) == set()
     assert bridge.metrics.retried > 0  # the destination failed publishes while it was cut
     print(f"mqtt destination cut: {len(got)} received, metrics {bridge.metrics}")
+
+
+def test_kafka_source_bridge_killed_and_restarted_loses_nothing(
+    tmp_path: Path, mosquitto: str, tansu: str
+) -> None:
+    topic = f"t-{uuid.uuid4().hex[:12]}"
+    source = _kafka_source(tansu, topic)
+    dest = {"type": "mqtt", "brokers": mosquitto, "topic": "devices/kill"}
+    cfg = _config(tmp_path / "c.yml", analytics=source, devices=dest)
+    start = _bridge_process(cfg, "analytics", "devices")
+    sent = [b"%05d" % i for i in range(600)]
+    params = {"type": "mqtt", "brokers": mosquitto, "consistency": AT_LEAST_ONCE}
+    kafka = {"type": "kafka", "brokers": tansu, "consistency": AT_LEAST_ONCE}
+    got: list[bytes] = []
+
+    def produce() -> None:
+        with MessageWriter(None, topic, no_config=True, **kafka) as producer:
+            for value in sent[1:]:
+                producer.publish(value)
+                time.sleep(0.005)
+
+    with MessageReader(
+        None, "devices/kill", no_config=True, receive_timeout_ms=200, **params
+    ) as sub:
+        with MessageWriter(None, topic, no_config=True, **kafka) as producer:
+            producer.publish(sent[0])  # the topic exists before the bridge's group joins
+        first = start(subprocess.DEVNULL)
+        producer_thread = threading.Thread(target=produce)
+        producer_thread.start()
+        deadline = time.monotonic() + 30
+        while len(got) < 100 and time.monotonic() < deadline:  # the first one is forwarding
+            got.extend(m.value for m in sub)
+        first.send_signal(signal.SIGKILL)  # mid-stream
+        first.wait(10)
+        second = start(subprocess.PIPE)
+        try:
+            producer_thread.join()
+            deadline = time.monotonic() + 60
+            while not set(sent) <= set(got) and time.monotonic() < deadline:
+                got.extend(m.value for m in sub)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            out, err = second.communicate(timeout=60)
+    assert len(got) >= 100  # the first bridge did forward before it was killed
+    assert set(sent) - set(got) == set(), err.decode()
+    assert second.returncode == 0, err.decode()
+    dups = len(got) - len(set(got))
+    print(f"kafka source, kill -9: {len(got)} received, {dups} duplicates; {out.decode().strip()}")
