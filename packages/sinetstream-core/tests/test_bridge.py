@@ -300,3 +300,22 @@ def test_a_plugin_failing_with_its_own_exception_stops_the_bridge(
     cfg = _config(workdir / "c.yml", broker_name, src={"topic": "in"}, dst={"topic": "out"})
     with pytest.raises(SinetError, match="reading from service 'src': disk on fire"):
         Bridge("src", "dst", config_file=str(cfg)).run()
+
+
+def test_the_source_gets_a_fixed_client_id_unless_it_has_one(
+    workdir: Path, broker_name: str
+) -> None:
+    # A generated id would start a new MQTT session / Kafka group at each restart.
+    cfg = _config(
+        workdir / "c.yml",
+        broker_name,
+        src={"topic": "in"},
+        own={"topic": "in", "client_id": "mine"},
+        dst={"topic": "out"},
+    )
+    assert Bridge("src", "dst", config_file=str(cfg))._reader.client_id == (
+        "sinetstream-bridge-src-dst"
+    )
+    assert Bridge("own", "dst", config_file=str(cfg))._reader.client_id == "mine"
+    given = Bridge("src", "dst", config_file=str(cfg), from_params={"client_id": "kw"})
+    assert given._reader.client_id == "kw"

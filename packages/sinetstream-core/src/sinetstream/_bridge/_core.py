@@ -21,7 +21,7 @@ from sinetstream.error import (
 )
 from sinetstream.spi import PluginMessage
 
-from ._endpoints import CODEC_PARAMS, SinkWriter, SourceReader
+from ._endpoints import CODEC_PARAMS, SinkWriter, SourceReader, source_client_id
 from ._topic_map import TopicMap, parse_rule
 from ._window import BridgeMetrics, Entry, Window
 
@@ -102,8 +102,14 @@ class Bridge:
                 f"bridge: max_in_flight must be an integer >= 1, got {max_in_flight!r}"
             )
         rules = _rules(topic_map)
-        source_params = {"consistency": AT_LEAST_ONCE, "receive_timeout_ms": _POLL_S * 1000}
+        source_params: dict[str, Any] = {
+            "consistency": AT_LEAST_ONCE,
+            "receive_timeout_ms": _POLL_S * 1000,
+        }
         source_params.update(from_params or {})
+        client_id = source_client_id(from_service, to_service, config, config_file, source_params)
+        if client_id is not None:
+            source_params["client_id"] = client_id
         self._reader = SourceReader(
             from_service,
             [s for s, _ in rules] or None,

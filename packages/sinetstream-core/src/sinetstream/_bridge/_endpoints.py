@@ -9,9 +9,11 @@ value with the timestamp the source message had (decode/encode).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from sinetstream._config import load_service
 from sinetstream._readers import MessageReader
 from sinetstream._writers import AsyncMessageWriter
 from sinetstream.error import SinetError
@@ -20,7 +22,7 @@ from sinetstream.spi import PluginMessage
 if TYPE_CHECKING:
     from sinetstream._promise import SinetPromise
 
-__all__ = ["CODEC_PARAMS", "SinkWriter", "SourceReader"]
+__all__ = ["CODEC_PARAMS", "SinkWriter", "SourceReader", "source_client_id"]
 
 #: Parameters that shape the wire bytes: two services that agree on all of
 #: them read and write the same bytes, so the bridge can pass them through.
@@ -33,6 +35,29 @@ CODEC_PARAMS = (
     "user_data_only",
     "value_type",
 )
+
+
+def source_client_id(
+    from_service: str | None,
+    to_service: str | None,
+    config: str | None,
+    config_file: Any,
+    params: Mapping[str, Any],
+) -> str | None:
+    """The client id to give the source when its service sets none, else ``None``.
+
+    A fixed one: a restarted bridge then resumes the same MQTT session or Kafka
+    group, where what arrived while it was down waits (a generated id would
+    start a new one and skip that).
+    """
+    if params.get("client_id"):
+        return None
+    no_config = bool(params.get("no_config"))
+    file_params = load_service(from_service, config, config_file, no_config)[2]
+    if file_params.get("client_id"):
+        return None
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{from_service}-{to_service}")
+    return f"sinetstream-bridge-{name}"
 
 
 class SourceReader(MessageReader):
