@@ -464,11 +464,11 @@ def write_markdown(
         "storage). Raw per-round results are kept in `.bench/results.json`.",
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The soak (benchmarks/soak.py) owns a section of this page between its markers: keep it.
-    from _soak_report import END, START
+    # Sections other scripts write (the soak, the bridge) are theirs: carry them over.
+    from _sections import owned_sections
 
     old = path.read_text() if path.exists() else ""
-    if START in old and END in old:
-        out += [START + old.split(START, 1)[1].split(END, 1)[0] + END, ""]
+    for section in owned_sections(old):
+        out += [section, ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out))

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from _sections import put_section
+
 #: A series may stray this far from its post-warm-up median, and its trend move this much.
 TOLERANCE = 0.10
 START = "<!-- soak: written by benchmarks/soak.py (nox -s soak); edit that, not this section -->"
@@ -180,11 +182,4 @@ def _section(runs: list[BackendRun], images: list[Path], options: str) -> str:
 
 def write_section(runs: list[BackendRun], images: list[Path], page: Path, options: str) -> None:
     """Put the soak section into ``page``: in place of the previous one, else at the end."""
-    text = page.read_text() if page.exists() else ""
-    section = _section(runs, images, options)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    page.write_text(text)
+    put_section(page, _section(runs, images, options))

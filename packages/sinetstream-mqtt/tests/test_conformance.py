@@ -29,7 +29,7 @@ class TestMqttConformance(ConformanceSuite):
                     "reconnect_delay": {"min_delay": 0.1, "max_delay": 0.5},
                 },
             },
-            features={"ordering", "multiple_topics", "wildcards", "reconnect"},
+            features={"ordering", "multiple_topics", "wildcards", "reconnect", "manual_ack"},
             wildcard=lambda base: f"{base}/#",
             restart=persistent_mosquitto.restart,
         )

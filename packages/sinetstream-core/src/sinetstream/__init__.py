@@ -41,6 +41,7 @@ from .error import (
 )
 
 if _typing.TYPE_CHECKING:
+    from ._bridge import Bridge, BridgeMetrics
     from ._codec import SINETStreamMessageDecoder, SINETStreamMessageEncoder
 
 __all__ = [
@@ -55,6 +56,8 @@ __all__ = [
     "AsyncMessageWriter",
     "AuthenticationError",
     "AuthorizationError",
+    "Bridge",
+    "BridgeMetrics",
     "ConnectionError",
     "Consistency",
     "InvalidArgumentError",
@@ -78,6 +81,7 @@ __all__ = [
 DEFAULT_CLIENT_ID = None
 
 _LAZY = {"SINETStreamMessageEncoder", "SINETStreamMessageDecoder"}
+_LAZY_BRIDGE = {"Bridge", "BridgeMetrics"}
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -86,4 +90,8 @@ def __getattr__(name: str) -> _typing.Any:
         from . import _codec
 
         return getattr(_codec, name)
+    if name in _LAZY_BRIDGE:
+        from . import _bridge
+
+        return getattr(_bridge, name)
     raise AttributeError(f"module 'sinetstream' has no attribute {name!r}")

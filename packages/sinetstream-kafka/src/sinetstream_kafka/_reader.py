@@ -26,6 +26,7 @@ from sinetstream.error import (
 )
 from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
 
+from ._acks import ManualAck
 from ._consumer import ReaderBase
 from ._errors import to_sinet_error
 
@@ -83,8 +84,11 @@ class _ConnectionWatch:
         return now - self._down_since
 
 
-class KafkaReader(ReaderBase, PluginMessageReader):
-    """``type: kafka`` reader: iterate to get ``(bytes, topic, ConsumerRecord)`` tuples."""
+class KafkaReader(ManualAck, ReaderBase, PluginMessageReader):
+    """``type: kafka`` reader: iterate to get ``(bytes, topic, ConsumerRecord)`` tuples.
+
+    With ``enable_manual_ack()`` (:mod:`._acks`) only acknowledged offsets are committed.
+    """
 
     def open(self) -> None:
         """Connect and subscribe; returns once the reader has its partitions."""
@@ -97,6 +101,7 @@ class KafkaReader(ReaderBase, PluginMessageReader):
         with self._lock:
             consumer, self._consumer = self._consumer, None
         if consumer is not None:
+            self._commit_acked(consumer)
             self._close_consumer(consumer)
 
     def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
@@ -149,6 +154,8 @@ class KafkaReader(ReaderBase, PluginMessageReader):
                     wait = (deadline - time.monotonic()) * 1000
                     if wait <= 0:
                         return
+                if self._acked:
+                    self._commit_acked(consumer)
                 try:
                     fetched = poll(timeout_ms=wait)
                 except Exception as exc:

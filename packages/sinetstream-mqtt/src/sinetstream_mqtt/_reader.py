@@ -15,6 +15,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
+    InvalidArgumentError,
     SinetError,
 )
 from sinetstream.error import (
@@ -69,6 +70,8 @@ class MqttReader(MqttConnection, PluginMessageReader):
     when they enter the buffer: what is still buffered when the reader closes
     or dies is redelivered by the broker (persistent session), and the
     broker's in-flight window bounds what it sends ahead of the consumer.
+    With :meth:`enable_manual_ack` (QoS 1, persistent session) the PUBACK
+    waits for :meth:`ack` instead.
     """
 
     _role = "reader"
@@ -85,6 +88,43 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._reset_buffer()
         self._not_full = threading.Event()
         self._manual_ack = self._settings.qos > 0
+        # enable_manual_ack(): messages handed out, not acknowledged yet -> their connection.
+        self._unacked: dict[int, tuple[mqtt.MQTTMessage, int]] | None = None
+
+    def enable_manual_ack(self) -> None:
+        """Send each PUBACK only when :meth:`ack` is called (QoS 1, persistent session).
+
+        What was not acknowledged when the reader closes or dies is delivered
+        again by the broker to the next reader with the same client id.
+        """
+        s = self._settings
+        if s.qos != 1:
+            raise InvalidArgumentError(
+                f"mqtt reader: manual acknowledgement needs qos 1 (consistency AT_LEAST_ONCE), "
+                f"not qos {s.qos}: QoS 0 has no acknowledgement, and QoS 2 is acknowledged "
+                "(PUBREC) before the message is handed out"
+            )
+        persistent = (
+            s.clean_start is False and s.connect_properties.get("session_expiry_interval", 0) > 0
+            if s.is_v5
+            else s.clean_session is False
+        )
+        if not persistent:
+            raise InvalidArgumentError(
+                "mqtt reader: manual acknowledgement needs a persistent session, so that the "
+                "broker keeps what is not acknowledged: set persistent_session: true and a "
+                "fixed client_id"
+            )
+        self._unacked = {}
+
+    def ack(self, raw: Any) -> None:
+        """Send the PUBACK of ``raw`` (an MQTTMessage handed out by the iterator)."""
+        unacked = self._unacked
+        if unacked is None:
+            return
+        entry = unacked.pop(id(raw), None)
+        if entry is not None:
+            self._ack(entry[0], entry[1])
 
     def _reset_buffer(self) -> None:
         """An empty buffer, for a new connection."""
@@ -183,7 +223,8 @@ class MqttReader(MqttConnection, PluginMessageReader):
         # again) continues with the rest of the batch.
         get = self._queue.get
         timeout = self._timeout
-        manual_ack = self._manual_ack
+        unacked = self._unacked  # deferred acknowledgement: ack() sends the PUBACK
+        manual_ack = self._manual_ack and unacked is None
         not_full = self._not_full
         while True:
             chunk = self._chunk
@@ -210,6 +251,8 @@ class MqttReader(MqttConnection, PluginMessageReader):
                 not_full.set()
             if manual_ack and msg.qos:
                 self._ack(msg, generation)
+            elif unacked is not None and msg.qos:
+                unacked[id(msg)] = (msg, generation)
             yield payload, topic, msg
 
     def _ack(self, msg: mqtt.MQTTMessage, generation: int) -> None:
@@ -225,6 +268,8 @@ class MqttReader(MqttConnection, PluginMessageReader):
 
     def _after_close(self) -> None:
         # Drop what was not consumed and wake an iterating thread.
+        if self._unacked:
+            self._unacked = {}  # the broker delivers them again (persistent session)
         self._batch = []
         self._chunk = []
         self._pos = 0

@@ -37,7 +37,7 @@ class QueueFullError(SinetError):
 
 
 class _Topic:
-    __slots__ = ("base", "log", "maxsize", "name", "readers")
+    __slots__ = ("acked", "base", "log", "maxsize", "name", "readers")
 
     def __init__(self, name: str, maxsize: int) -> None:
         self.name = name
@@ -45,6 +45,8 @@ class _Topic:
         self.log: deque[Record] = deque()
         self.base = 0  # offset of log[0]
         self.readers: dict[int, int] = {}  # subscription id -> next offset to read
+        # Subscriptions with manual acknowledgement: id -> first offset not acknowledged.
+        self.acked: dict[int, int] = {}
 
     @property
     def end(self) -> int:
@@ -54,6 +56,8 @@ class _Topic:
         if not self.readers:
             return
         low = min(self.readers.values())
+        if self.acked:
+            low = min(low, *self.acked.values())
         while self.log and self.base < low:
             self.log.popleft()
             self.base += 1
@@ -65,11 +69,12 @@ class _Topic:
 class Subscription:
     """A reader's cursors over one or more topics of a :class:`Broker`."""
 
-    def __init__(self, broker: Broker, topics: Iterable[str]) -> None:
+    def __init__(self, broker: Broker, topics: Iterable[str], manual_ack: bool = False) -> None:
         self._broker = broker
         self._topics = list(dict.fromkeys(topics))
         self._next = 0  # round-robin start, so one busy topic cannot starve another
         self.closed = False
+        self.manual_ack = manual_ack
 
     @property
     def topics(self) -> list[str]:
@@ -84,8 +89,16 @@ class Subscription:
         """Move every cursor to the oldest retained record, or past the newest."""
         self._broker._seek(self, to_end)
 
+    def ack(self, record: Record) -> None:
+        """Manual acknowledgement: ``record`` and every earlier one of its topic are done."""
+        self._broker._ack(self, record)
+
     def close(self) -> None:
-        """Stop reading; the subscription's cursors no longer hold messages back."""
+        """Stop reading; the subscription's cursors no longer hold messages back.
+
+        With manual acknowledgement, messages not acknowledged stay in the topic
+        for the next subscriber when no other reader has passed them.
+        """
         self._broker._unsubscribe(self)
 
 
@@ -151,13 +164,19 @@ class Broker:
             self._cond.notify_all()
             return record
 
-    def subscribe(self, topics: Iterable[str]) -> Subscription:
-        """Start reading ``topics`` from their oldest retained message."""
-        sub = Subscription(self, topics)
+    def subscribe(self, topics: Iterable[str], manual_ack: bool = False) -> Subscription:
+        """Start reading ``topics`` from their oldest retained message.
+
+        With ``manual_ack`` a message stays retained until the subscription
+        acknowledges it (:meth:`Subscription.ack`), not just until it is read.
+        """
+        sub = Subscription(self, topics, manual_ack)
         with self._cond:
             for name in sub._topics:
                 t = self._topic(name)
                 t.readers[id(sub)] = t.base
+                if manual_ack:
+                    t.acked[id(sub)] = t.base
         return sub
 
     def _unsubscribe(self, sub: Subscription) -> None:
@@ -169,6 +188,7 @@ class Broker:
                 t = self._topics.get(name)
                 if t is not None:
                     t.readers.pop(id(sub), None)
+                    t.acked.pop(id(sub), None)
                     t.trim()
             self._cond.notify_all()
 
@@ -177,8 +197,21 @@ class Broker:
             for name in sub._topics:
                 t = self._topics[name]
                 t.readers[id(sub)] = t.end if to_end else t.base
+                if sub.manual_ack:
+                    t.acked[id(sub)] = t.readers[id(sub)]
                 t.trim()
             self._cond.notify_all()
+
+    def _ack(self, sub: Subscription, record: Record) -> None:
+        with self._cond:
+            t = self._topics.get(record.topic)
+            if t is None or id(sub) not in t.acked:
+                return
+            t.acked[id(sub)] = max(t.acked[id(sub)], record.offset + 1)
+            was_full = t.full()
+            t.trim()
+            if was_full and not t.full():
+                self._cond.notify_all()
 
     def _take(self, sub: Subscription) -> Record | None:
         names = sub._topics

@@ -106,12 +106,29 @@ class _ReaderCommon:
 
 
 class QueueReader(_ReaderCommon, PluginMessageReader):
-    """Synchronous reader: iterate for ``(bytes, topic, Record)``."""
+    """Synchronous reader: iterate for ``(bytes, topic, Record)``.
+
+    Supports manual acknowledgement (``enable_manual_ack`` / ``ack``): a
+    message read but not acknowledged stays in its topic, and a reader
+    subscribing after this one closed receives it again.
+    """
+
+    _manual_ack = False
+
+    def enable_manual_ack(self) -> None:
+        """From the next ``open()``, keep each message until :meth:`ack` is called for it."""
+        self._manual_ack = True
+
+    def ack(self, raw: Any) -> None:
+        """Acknowledge the message whose ``raw`` is given, and every earlier one of its topic."""
+        sub = self._sub
+        if sub is not None:
+            sub.ack(raw)
 
     def open(self) -> None:
         """Subscribe; messages retained on the topics are delivered first."""
         if self._sub is None:
-            self._sub = self._broker.subscribe(self._topics)
+            self._sub = self._broker.subscribe(self._topics, self._manual_ack)
 
     def close(self) -> None:
         """Unsubscribe; safe to call twice."""

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
-from . import config, info, perf, ping, read, record, replay, write
+from . import bridge, config, info, perf, ping, read, record, replay, write
 from .params import common_options
 from .status import (
     EXIT_BROKEN_PIPE,
@@ -51,7 +51,7 @@ from .status import (
 __all__ = ["COMMANDS", "EXIT_CODES", "build_parser", "main"]
 
 #: The command modules, in the order ``sinetstream --help`` lists them.
-COMMANDS = (write, read, record, replay, ping, perf, info, config)
+COMMANDS = (write, read, record, replay, ping, perf, info, config, bridge)
 
 
 def build_parser() -> argparse.ArgumentParser:

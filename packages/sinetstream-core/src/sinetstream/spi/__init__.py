@@ -29,6 +29,16 @@ Contracts (those of the SINETStream v1.2 plugin guide, kept by 1.10):
 * Optional on all four: ``metrics()`` (raw backend metrics, any object),
   ``reset_metrics()``, ``info(ipath, kwargs)``; and on readers
   ``seek_to_beginning()`` / ``seek_to_end()``.
+* Optional on sync readers, manual acknowledgement (what ``sinetstream.Bridge``
+  needs for at-least-once): ``enable_manual_ack()``, called before ``open()``,
+  says that a message handed out by the iterator is not consumed yet; it is
+  once ``ack(raw)`` is called with its ``raw``. ``ack`` may be called from any
+  thread, in the order the messages were handed out, and also acknowledges
+  every earlier message of the same topic (or partition). What is not
+  acknowledged when the reader closes or its process dies is delivered again
+  to the next reader of the same subscription (client id, group). A backend
+  whose configuration cannot keep that promise (MQTT QoS 0, a Kafka reader
+  without a group) raises ``InvalidArgumentError`` from ``enable_manual_ack``.
 
 Subclassing the ABCs below is recommended, not required: a class that defines
 the required methods anywhere in its MRO is accepted.

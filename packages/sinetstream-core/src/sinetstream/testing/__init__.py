@@ -24,6 +24,9 @@ Features a backend may declare (tests needing an undeclared one are skipped):
 ``wildcards``        a topic filter given in ``Backend.wildcard`` matches sub-topics
 ``reconnect``        readers and writers at AT_LEAST_ONCE survive ``Backend.restart()``
                      (a broker restart) with no successfully published message lost
+``manual_ack``       sync readers implement ``enable_manual_ack`` / ``ack`` (see
+                     :mod:`sinetstream.spi`): what was read and not acknowledged is
+                     read again by the next reader with the same client id
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["FEATURES", "Backend"]
 
 FEATURES = frozenset(
-    {"ordering", "persistence", "multiple_topics", "seek", "wildcards", "reconnect"}
+    {"ordering", "persistence", "multiple_topics", "seek", "wildcards", "reconnect", "manual_ack"}
 )
 
 

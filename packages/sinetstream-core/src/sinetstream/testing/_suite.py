@@ -23,6 +23,8 @@ from sinetstream import (
     SinetError,
 )
 
+from ._suite_ack import ManualAckTests
+
 if TYPE_CHECKING:
     from ._backend import Backend
 
@@ -59,7 +61,7 @@ def _collect(reader: MessageReader, count: int) -> list[Message]:
     return got
 
 
-class ConformanceSuite:
+class ConformanceSuite(ManualAckTests):
     """Subclass it and provide a ``backend`` fixture returning a :class:`Backend`."""
 
     @pytest.fixture
