@@ -1,6 +1,6 @@
 """The version of sinetstream-queue, and the plugin SPI it was built for."""
 
-__version__ = "1.0.1"
+__version__ = "1.1.0"
 
 #: The sinetstream plugin SPI this backend uses; the core refuses to load it when
 #: it provides an older SPI (``sinetstream.spi.SPI_VERSION``).
