@@ -30,9 +30,8 @@ class TestKafkaConformance(ConformanceSuite):
             params={
                 "type": "kafka",
                 "brokers": tansu,
-                # Each reader has its own client id, hence its own group (the default
-                # group id is the client id). earliest: the suite's fresh topics hold
-                # only what the test wrote.
+                # No group (the default): each reader reads every partition itself.
+                # earliest: the suite's fresh topics hold only what the test wrote.
                 "type_spec": {
                     **TANSU_SESSION,
                     "auto_offset_reset": "earliest",
