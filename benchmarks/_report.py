@@ -209,6 +209,15 @@ def targets(rows: list[Row]) -> list[Check]:
         )
 
     e2e(4, "kafka", "", 0.7, "Kafka")
+    kafka_async = _find(rows, "kafka", "async", "", kib)
+    checks.append(
+        Check(
+            24,
+            "Kafka async writer: ours / raw (the writer's own batch encoder)",
+            _ratio(kafka_async.rate("ours"), kafka_async.rate("raw")) if kafka_async else None,
+            1.5,
+        )
+    )
     opened = _find(rows, "kafka", "open", "", kib)
     ours_open = opened.medians.get("ours") if opened else None
     checks.append(
