@@ -7,6 +7,7 @@ implementation. The raw side sends and receives the bytes as they are.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -195,6 +196,27 @@ class RawImpl:
         raise ValueError(f"no raw baseline for type {params['type']!r}")
 
     # -- readers -----------------------------------------------------------------------
+
+    def open_reader(self, job: dict[str, Any]) -> list[float]:
+        """Seconds each ``KafkaConsumer(topic)`` took to build (it connects and subscribes;
+        partitions and positions come at the first poll), on a topic that holds a message."""
+        from kafka import KafkaConsumer
+
+        writer = _KafkaWriter(job["writer_params"], False)
+        try:
+            writer.publish(os.urandom(job["size"]))
+        finally:
+            writer.close()
+        params = job["params"]
+        times: list[float] = []
+        for _ in range(job["repeat"]):
+            start = time.perf_counter()
+            consumer = KafkaConsumer(
+                *_topics(params), bootstrap_servers=params["brokers"], group_id=None
+            )
+            times.append(time.perf_counter() - start)
+            consumer.close()
+        return times
 
     def read(self, job: dict[str, Any], ready: Callable[[], None]) -> Any:
         params = job["params"]

@@ -17,6 +17,7 @@ MODE_LABELS = {
     "async": "async writer",
     "async-aes": "async writer, AES-GCM-256",
     "reader": "reader",
+    "open": "reader open() (opens/s; p50 / max ms)",
 }
 SECTION_TITLES = {
     "codec": "Codec alone (no broker)",
@@ -208,6 +209,26 @@ def targets(rows: list[Row]) -> list[Check]:
         )
 
     e2e(4, "kafka", "", 0.7, "Kafka")
+    kafka_async = _find(rows, "kafka", "async", "", kib)
+    checks.append(
+        Check(
+            24,
+            "Kafka async writer: ours / raw (the writer's own batch encoder)",
+            _ratio(kafka_async.rate("ours"), kafka_async.rate("raw")) if kafka_async else None,
+            1.5,
+        )
+    )
+    opened = _find(rows, "kafka", "open", "", kib)
+    ours_open = opened.medians.get("ours") if opened else None
+    checks.append(
+        Check(
+            24,
+            "Kafka reader open() without a group: 200 ms / ours p50",
+            _ratio(200.0, ours_open["p50_ms"]) if ours_open else None,
+            1.0,
+            f"p50 {ours_open['p50_ms']:.0f} ms" if ours_open else "",
+        )
+    )
     for variant in ("qos0", "qos1"):
         e2e(5, "mqtt", variant, 0.8, f"MQTT {variant.upper()}")
     return checks
@@ -401,6 +422,11 @@ def write_markdown(
         "message: Kafka readers read a one-partition topic from the beginning; MQTT readers "
         "resume a persistent session (clean_session false) that the broker filled while they "
         "were away.",
+        "- Kafka `reader open()`: five opens and closes per round of a reader as a new user "
+        "writes it (no group, no type_spec) on a topic that holds a message; the rate column is "
+        "opens/s, the latency columns the median and the longest open. Ours returns with the "
+        "start positions taken; the raw `KafkaConsumer(topic)` and the ref take them at the "
+        "first poll.",
         "- Consistency: MQTT QoS 0 = AT_MOST_ONCE, QoS 1 = AT_LEAST_ONCE; Kafka runs at "
         "AT_LEAST_ONCE: ours and the raw producer with acks=all (the ref maps it to acks=1). "
         "Payloads are random bytes; the codec uses "

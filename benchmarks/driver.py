@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import statistics
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -43,6 +46,16 @@ def load_workload() -> ModuleType:
         spec.loader.exec_module(module)
         return module
     return _workload
+
+
+def open_times(seconds: list[float]) -> dict[str, Any]:
+    """Open times as a result row: opens/s in the rate column, p50 / max in the latency ones."""
+    return {
+        "msgs_per_s": len(seconds) / sum(seconds),
+        "mb_per_s": None,
+        "p50_ms": statistics.median(seconds) * 1000,
+        "p99_ms": max(seconds) * 1000,
+    }
 
 
 def describe(api: ModuleType) -> dict[str, Any]:
@@ -95,6 +108,21 @@ class SinetImpl:
             self.api, job["params"], count=job["count"], on_ready=ready
         )
 
+    def open_reader(self, job: dict[str, Any]) -> list[float]:
+        """Seconds each ``MessageReader.open()`` took, on a topic that holds a message."""
+        api = self.api
+        with api.MessageWriter(**job["writer_params"]) as writer:
+            writer.publish(os.urandom(job["size"]))
+
+        times: list[float] = []
+        for _ in range(job["repeat"]):
+            reader = api.MessageReader(**job["params"])
+            start = time.perf_counter()
+            reader.open()
+            times.append(time.perf_counter() - start)
+            reader.close()
+        return times
+
     def perf(self, job: dict[str, Any]) -> Any:
         wl = self.workload
         payload = wl.make_payload(job["size"], job.get("kind", "random"))
@@ -140,6 +168,8 @@ def main() -> int:
         try:
             if op == "hello":
                 result: Any = impl.hello()
+            elif op == "open_reader":
+                result = open_times(impl.open_reader(job))
             elif op == "read":
                 result = impl.read(job, lambda i=job_id: reply({"event": "ready", "id": i}))
             else:

@@ -404,7 +404,30 @@ def e2e_cases(backend: str, port: int, duration: float, variants: list[str]) -> 
                     case.jobs["raw"] = {**job, "params": params}
                 case.jobs["ours"] = case.jobs["ref"] = {**job, "params": sparams}
                 cases.append(case)
+    if backend == "kafka":
+        cases.append(kafka_open_case(brokers))
     return cases
+
+
+def kafka_open_case(brokers: str) -> Case:
+    """How long a reader's ``open()`` takes, written as a new user would (no group, no
+    type_spec), on a topic that holds a message. Ours returns with the start positions
+    taken; the ref and the raw KafkaConsumer leave them to the first poll."""
+    topic = f"bench-kafka-open-{uuid.uuid4().hex[:8]}"
+    base = {"type": "kafka", "brokers": brokers, "consistency": "AT_LEAST_ONCE"}
+    job = {
+        "op": "open_reader",
+        "size": 1024,
+        "repeat": 5,
+        "writer_params": {**base, "topic": topic},
+        "params": {**base, "topics": topic},
+    }
+    sinet = {
+        **job,
+        "writer_params": {**base, "topic": topic, "no_config": True},
+        "params": {**base, "topics": topic, "no_config": True},
+    }
+    return Case("kafka", "open", 1024, "", {"raw": job, "ours": sinet, "ref": sinet})
 
 
 # -- running -----------------------------------------------------------------------------
@@ -507,7 +530,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--modes",
-        default="sync,async,async-aes,reader",
+        default="sync,async,async-aes,reader,open",
         help="broker cases to run (comma-separated subset)",
     )
     parser.add_argument("--duration", type=float, default=0.8, help="seconds per writer run")

@@ -97,7 +97,7 @@ def _kafka_source(
         "brokers": bootstrap,
         "topic": topic,
         "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
-        "type_spec": {**session, "auto_offset_reset": "earliest"},
+        "type_spec": {**session, "group_id": True, "auto_offset_reset": "earliest"},
         **extra,
     }
 

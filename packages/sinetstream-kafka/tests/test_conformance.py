@@ -30,9 +30,8 @@ class TestKafkaConformance(ConformanceSuite):
             params={
                 "type": "kafka",
                 "brokers": tansu,
-                # Each reader has its own client id, hence its own group (the default
-                # group id is the client id). earliest: the suite's fresh topics hold
-                # only what the test wrote.
+                # No group (the default): each reader reads every partition itself.
+                # earliest: the suite's fresh topics hold only what the test wrote.
                 "type_spec": {
                     **TANSU_SESSION,
                     "auto_offset_reset": "earliest",
@@ -53,8 +52,11 @@ class TestKafkaConformanceRestart(ConformanceSuite):
             params={
                 "type": "kafka",
                 "brokers": noida.bootstrap,
+                # A group named after the client id: manual_ack commits offsets, and
+                # a reader reopened with the same client id resumes (persistence).
                 "type_spec": {
                     **NOIDA_SESSION,
+                    "group_id": True,
                     "auto_offset_reset": "earliest",
                     "reconnect_backoff_max_ms": 500,
                     "request_timeout_ms": 5000,

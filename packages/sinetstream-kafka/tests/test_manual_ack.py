@@ -24,7 +24,7 @@ def _reader(brokers: str, topic: str, client_id: str, **spec: Any) -> KafkaReade
         "client_id": client_id,
         "consistency": spec.pop("consistency", "AT_LEAST_ONCE"),
         "receive_timeout_ms": 3000.0,
-        "type_spec": {**NOIDA_SESSION, "auto_offset_reset": "earliest", **spec},
+        "type_spec": {**NOIDA_SESSION, "group_id": True, "auto_offset_reset": "earliest", **spec},
     }
     return KafkaReader(V3, params)
 
@@ -33,7 +33,7 @@ def _reader(brokers: str, topic: str, client_id: str, **spec: Any) -> KafkaReade
     ("spec", "message"),
     [
         ({"group_id": None}, "needs a consumer group"),
-        ({"consistency": "AT_MOST_ONCE"}, "AT_LEAST_ONCE"),
+        ({"group_id": True, "consistency": "AT_MOST_ONCE"}, "AT_LEAST_ONCE"),
     ],
 )
 def test_manual_ack_needs_a_group_and_at_least_once(spec: dict[str, Any], message: str) -> None:

@@ -196,26 +196,56 @@ def test_password_never_in_errors() -> None:
     assert "sasl_plain_password" in str(info.value)
 
 
-def test_reader_default_group_is_client_id() -> None:
+def test_reader_has_no_group_by_default() -> None:
+    """As SINETStream 1.10: no group (no join, no commits) unless group_id names one."""
     r = reader_config(V3, rparams())
-    assert r.group_id == r.consumer["group_id"] == "cid"
+    assert r.group_id is None
+    assert r.consumer["group_id"] is None
+    assert r.consumer["enable_auto_commit"] is False
+    assert r.commit_before_delivery is False
+    pattern = reader_config(V3, rparams(topics=["^a.*"]))
+    assert pattern.group_id is None
+    assert pattern.pattern is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "group_id"), [(None, None), (False, None), ("shared", "shared"), (True, "cid")]
+)
+def test_reader_group_id(value: Any, group_id: str | None) -> None:
+    r = reader_config(V3, rparams(type_spec={"group_id": value}))
+    assert r.group_id == r.consumer["group_id"] == group_id
+    flat = reader_config(V2, rparams(group_id=value))
+    assert flat.group_id == group_id
+
+
+def test_reader_with_group_at_most_once_commits_before_delivery() -> None:
+    r = reader_config(V3, rparams(type_spec={"group_id": True}))
     assert r.consumer["enable_auto_commit"] is False  # AT_MOST_ONCE commits itself
     assert r.commit_before_delivery is True
-    g = reader_config(V3, rparams(type_spec={"group_id": "shared"}))
-    assert g.group_id == "shared"
 
 
-def test_reader_without_group() -> None:
-    r = reader_config(V3, rparams(type_spec={"group_id": None}))
-    assert r.group_id is None
-    assert r.consumer["enable_auto_commit"] is False
-    with pytest.raises(InvalidArgumentError, match="pattern"):
-        reader_config(V3, rparams(topics=["^a.*"], type_spec={"group_id": None}))
+@pytest.mark.parametrize("value", ["", 3, ["g"]])
+def test_bad_group_ids_are_refused(value: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match="group_id"):
+        reader_config(V3, rparams(type_spec={"group_id": value}))
+
+
+def test_group_id_true_needs_a_client_id() -> None:
+    params = rparams(type_spec={"group_id": True})
+    del params["client_id"]
+    with pytest.raises(InvalidArgumentError, match="client_id"):
+        reader_config(V3, params)
+
+
+def test_exactly_once_reads_committed_with_or_without_group() -> None:
+    for spec in ({}, {"group_id": None}, {"group_id": "g"}):
+        r = reader_config(V3, rparams(consistency="EXACTLY_ONCE", type_spec=spec))
+        assert r.consumer["isolation_level"] == "read_committed"
 
 
 @pytest.mark.parametrize("consistency", ["AT_LEAST_ONCE", "EXACTLY_ONCE"])
 def test_reader_at_least_once_commits_after_delivery(consistency: str) -> None:
-    r = reader_config(V3, rparams(consistency=consistency))
+    r = reader_config(V3, rparams(consistency=consistency, type_spec={"group_id": "g"}))
     assert r.consumer["enable_auto_commit"] is True
     assert r.commit_before_delivery is False
     assert (r.consumer.get("isolation_level") == "read_committed") is (
@@ -318,3 +348,14 @@ def test_a_flapping_connection_is_still_an_outage() -> None:
     metric.count = 0
     now[0] += 0.1
     assert watch.outage() == 0.0  # a new outage starts from zero
+
+
+def test_open_asks_for_metadata_without_the_retry_backoff() -> None:
+    """A group-less open() sends its first metadata request at once, then restores the spacing."""
+    from kafka.cluster import ClusterMetadata
+    from sinetstream_kafka._consumer import _no_metadata_backoff
+
+    cluster = ClusterMetadata(retry_backoff_ms=100)
+    with _no_metadata_backoff(cluster):
+        assert cluster.refresh_backoff() == 0
+    assert cluster.refresh_backoff() == 100

@@ -38,7 +38,8 @@ class ManualAck:
         if cfg.group_id is None:
             raise InvalidArgumentError(
                 "kafka reader: manual acknowledgement commits offsets, which needs a consumer "
-                "group: give a client_id or type_spec.group_id (not group_id: null)"
+                "group: set type_spec.group_id to a name, or to true for one named after "
+                "client_id"
             )
         if cfg.commit_before_delivery:
             raise InvalidArgumentError(

@@ -7,16 +7,18 @@ at close never skips them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from sinetstream.error import InvalidArgumentError, InvalidMessageError, SinetError
+from sinetstream.error import InvalidMessageError, SinetError
 from sinetstream.spi import ConfigVersion
 
 from ._errors import open_client, to_sinet_error
@@ -29,6 +31,9 @@ __all__ = ["Record", "ReaderBase"]
 log = logging.getLogger("sinetstream_kafka")
 
 Record = Any  # kafka.consumer.fetcher.ConsumerRecord
+
+# How often open() looks whether kafka-python's I/O thread has assigned the partitions.
+_ASSIGN_POLL_S = 0.002
 
 
 def _commit_start(consumer: KafkaConsumer, fresh: list[TopicPartition], timeout_ms: float) -> None:
@@ -65,6 +70,27 @@ class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
         self.event.set()
 
 
+@contextlib.contextmanager
+def _no_metadata_backoff(cluster: Any) -> Iterator[None]:
+    """Let ``cluster`` send its next metadata request at once.
+
+    kafka-python spaces metadata requests ``retry_backoff_ms`` apart (100 ms by
+    default), and the bootstrap has just sent one: the subscription's first
+    metadata would wait that long, most of a group-less ``open()``. Where this
+    kafka-python keeps that setting elsewhere, ``open()`` simply waits.
+    """
+    config = getattr(cluster, "config", None)
+    if not isinstance(config, dict) or "retry_backoff_ms" not in config:
+        yield
+        return
+    backoff = config["retry_backoff_ms"]
+    config["retry_backoff_ms"] = 0
+    try:
+        yield
+    finally:
+        config["retry_backoff_ms"] = backoff
+
+
 class ReaderBase:
     """Open/close, the fetch queue and the optional hooks shared by both readers."""
 
@@ -87,13 +113,11 @@ class ReaderBase:
         deadline_ms = float(config.get("bootstrap_timeout_ms", 10_000))
         try:
             if cfg.group_id is None:
-                consumer.assign(self._all_partitions(consumer, deadline_ms))
+                self._subscribe(consumer, None)
+                self._await_partitions(consumer, deadline_ms)
             else:
                 listener = _Assigned()
-                if cfg.pattern is not None:
-                    consumer.subscribe(pattern=cfg.pattern, listener=listener)
-                else:
-                    consumer.subscribe(topics=cfg.topics, listener=listener)
+                self._subscribe(consumer, listener)
                 # Joining takes about session_timeout_ms / 2 on some brokers: wait for
                 # it here, so that messages published after open() are received.
                 join_ms = deadline_ms + float(config.get("session_timeout_ms", 45_000))
@@ -128,22 +152,66 @@ class ReaderBase:
             raise to_sinet_error(exc, f"subscribing to {cfg.topics}") from exc
         return consumer
 
-    def _all_partitions(self, consumer: KafkaConsumer, timeout_ms: float) -> list[TopicPartition]:
-        """Every partition of the topics, for a reader without a consumer group."""
-        out: list[TopicPartition] = []
+    def _subscribe(self, consumer: KafkaConsumer, listener: _Assigned | None) -> None:
+        pattern = self._cfg.pattern
+        if pattern is not None:
+            consumer.subscribe(pattern=pattern, listener=listener)
+        else:
+            consumer.subscribe(topics=self._cfg.topics, listener=listener)
+
+    def _await_partitions(self, consumer: KafkaConsumer, timeout_ms: float) -> None:
+        """Wait until a reader without a group holds every partition its topics have now.
+
+        Without a group, kafka-python's own I/O thread assigns the subscription
+        every partition of its topics (pattern matches included) at each
+        metadata update, with no join: the first metadata that covers the
+        subscription, and the assignment it brings, take a round trip. Topics
+        and partitions that appear later are assigned at a later update and
+        start at their beginning (``auto_offset_reset``); a plain topic missing
+        now is asked for again every ``retry_backoff_ms``, new pattern matches
+        are seen at the next refresh (``metadata_max_age_ms``).
+        """
         deadline = time.monotonic() + timeout_ms / 1000
-        for topic in self._cfg.topics:
-            parts = consumer.partitions_for_topic(topic)
-            while not parts and time.monotonic() < deadline:
-                time.sleep(0.05)
-                parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                raise InvalidArgumentError(
-                    f"kafka reader: topic {topic!r} does not exist; a reader without a group "
-                    "(group_id: null) reads existing topics only: create it or use a group"
+        # The ClusterMetadata of the client open_client made for this consumer.
+        cluster = consumer.config["kafka_client"].client.cluster
+        with _no_metadata_backoff(cluster):
+            if cluster.metadata_refresh_in_progress:
+                # That request may predate the subscription: wait for it, then ask again.
+                self._await_metadata(cluster.request_update(), deadline)
+            if not self._await_metadata(cluster.request_update(), deadline):
+                return
+        cfg = self._cfg
+        match = re.compile(cfg.pattern).match if cfg.pattern is not None else None
+        wanted = {
+            TopicPartition(topic, p)
+            for topic in (cluster.topics() if match is not None else cfg.topics)
+            if match is None or match(topic)
+            for p in cluster.partitions_for_topic(topic) or ()
+        }
+        # The metadata listener that assigns them runs just after the answer resolved.
+        while not wanted <= consumer.assignment():
+            if time.monotonic() > deadline:
+                log.warning(
+                    "kafka reader: %s not assigned within %.0f ms; still trying",
+                    sorted(wanted - consumer.assignment()),
+                    timeout_ms,
                 )
-            out.extend(TopicPartition(topic, p) for p in sorted(parts))
-        return out
+                return
+            time.sleep(_ASSIGN_POLL_S)
+
+    @staticmethod
+    def _await_metadata(update: Any, deadline: float) -> bool:
+        """Wait for a metadata update (a kafka-python Future); False at the deadline.
+
+        A failed update counts as done: a plain topic that does not exist fails
+        the update that asked for it alone.
+        """
+        done = threading.Event()
+        update.add_both(lambda _: done.set())
+        if done.wait(max(0.0, deadline - time.monotonic())):
+            return True
+        log.warning("kafka reader: no metadata from the brokers yet; still trying")
+        return False
 
     def _await_join(
         self, consumer: KafkaConsumer, joined: threading.Event, timeout_ms: float
@@ -245,9 +313,13 @@ class ReaderBase:
 
     def _seek(self, consumer: KafkaConsumer, to_end: bool) -> None:
         if not consumer.assignment():
+            why = (
+                "its topics have no partition yet"
+                if self._cfg.group_id is None
+                else "more readers in the group than partitions?"
+            )
             raise SinetError(
-                "kafka reader: no partition is assigned to this reader (more readers in the "
-                "group than partitions?); nothing to seek"
+                f"kafka reader: no partition is assigned to this reader ({why}); nothing to seek"
             )
         self._queue.clear()
         self._current, self._handed = [], 0

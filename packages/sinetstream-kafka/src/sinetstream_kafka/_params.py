@@ -21,6 +21,7 @@ from sinetstream.spi import ConfigVersion, messaging_params
 from sinetstream.spi.params import (
     Params,
     check_consistency,
+    check_str,
     check_str_list,
     check_text,
     service_where,
@@ -277,22 +278,36 @@ def _pattern(topics: list[str]) -> str | None:
     return "|".join(parts)
 
 
+def _group_id(p: Params, client_id: str | None) -> str | None:
+    """The reader's consumer group: none (SINETStream 1.10) unless ``group_id`` names one.
+
+    ``group_id: true`` names it after ``client_id``, so a reader given a fixed
+    ``client_id`` resumes where it stopped; ``null`` and ``false`` mean no group.
+    """
+    value = p.values.get("group_id")
+    if value is None or value is False:
+        return None
+    if value is True:
+        if not client_id:
+            raise InvalidArgumentError(
+                f"{p.where}{p.key('group_id')}: true names the group after client_id, "
+                "which is not set"
+            )
+        return client_id
+    return check_str(p.key("group_id"), value, allow_empty=False, where=p.where)
+
+
 def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderConfig:
     """Validate reader params and build the KafkaConsumer config."""
     topics = _topics(params)
     pattern = _pattern(topics)
     consistency = consistency_name(params.get("consistency"), service_where(params, "kafka"))
-    spec = messaging_params(confver, params)
+    p = Params.messaging(confver, params, "kafka")
+    spec = p.values
     config = _common(confver, params, _CONSUMER_KEYS)
 
-    # Documented default: the group is named after the client id, so a reader with
-    # a fixed client_id resumes where it stopped. ``group_id: null`` reads without a group.
-    group_id = spec["group_id"] if "group_id" in spec else config.get("client_id")
+    group_id = _group_id(p, config.get("client_id"))
     config["group_id"] = group_id
-    if group_id is None and pattern is not None:
-        raise InvalidArgumentError(
-            "kafka reader: topic patterns need a consumer group; remove group_id: null"
-        )
 
     # Default start: partitions held at open() without a committed offset start at
     # their end (messages published after open() are read); partitions that appear
@@ -315,8 +330,8 @@ def reader_config(confver: ConfigVersion, params: Mapping[str, Any]) -> ReaderCo
         # message following the whole previous batch: offsets are committed after
         # delivery. The reader rewinds undelivered records on close.
         config.setdefault("enable_auto_commit", True)
-        if consistency == "EXACTLY_ONCE":
-            config.setdefault("isolation_level", "read_committed")
+    if consistency == "EXACTLY_ONCE":
+        config.setdefault("isolation_level", "read_committed")
 
     timeout = Params(params, where=service_where(params, "kafka")).get_number(
         "receive_timeout_ms", None, minimum=0, allow_inf=True

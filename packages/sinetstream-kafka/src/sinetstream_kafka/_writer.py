@@ -18,6 +18,7 @@ from sinetstream.spi import (
 )
 
 from ._errors import open_client, to_sinet_error
+from ._fast_lane import Lane, lane_for, metadata
 from ._params import WriterConfig, writer_config
 from ._partitioner import CachedPartitioner
 
@@ -66,6 +67,32 @@ class _KafkaPromise(PublishPromise):
 
     def _fetch(self) -> None:
         self._record.add_callback(self.do_resolve)
+
+
+class _LanePromise(_KafkaPromise):
+    """The promise of a record that went through the fast lane (see :mod:`._fast_lane`)."""
+
+    _batch: Any = None  # the LaneBatch
+    _args: tuple[int, int, int, int, int] = (0, 0, -1, -1, -1)  # index, timestamp, sizes
+    _observed = False
+
+    def _fetch(self) -> None:
+        self._observed = True
+        if self._record is not None:  # the batch was split: follow the record's own future
+            self._record.add_callback(self.do_resolve)
+        else:
+            self._batch.produce_future.add_callback(self._produced)
+
+    def _produced(self, result: Any) -> None:
+        if result[2] is None and self._batch._futures is None:  # else rejected, or split
+            self.do_resolve(metadata(self._batch.topic_partition, result, self._args))
+
+    def _follow(self, future: Any) -> None:
+        """Settle with ``future`` from now on (kafka-python split this record's batch)."""
+        self._record = future
+        future.add_errback(self._failed)
+        if self._observed:
+            future.add_callback(self.do_resolve)
 
 
 class _WriterBase:
@@ -198,11 +225,28 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
                 "kafka: transactional_id is supported by the synchronous writer only; "
                 "the async writer uses the idempotent producer for EXACTLY_ONCE"
             )
-        # This writer's promise class: what it publishes to is a class attribute,
+        # This writer's promise classes: what it publishes to is a class attribute,
         # so a promise needs no per-message closure to name it in errors.
+        doing = {"_doing": f"publishing to {self._topic!r}"}
         self._promise_cls: type[_KafkaPromise] = type(
-            "KafkaPublishPromise", (_KafkaPromise,), {"_doing": f"publishing to {self._topic!r}"}
+            "KafkaPublishPromise", (_KafkaPromise,), doing
         )
+        self._lane_promise_cls: type[_LanePromise] = type(
+            "KafkaPublishPromise", (_LanePromise,), doing
+        )
+        self._lane: Lane | None = None
+
+    def open(self) -> None:
+        """Connect; the fast lane is chosen here (see :mod:`._fast_lane`)."""
+        super().open()
+        producer = self._producer
+        if producer is not None and self._lane is None:
+            self._lane = lane_for(producer, self._topic)
+
+    def close(self) -> None:
+        """Flush pending messages and disconnect (idempotent)."""
+        self._lane = None
+        super().close()
 
     def publish(
         self,
@@ -214,6 +258,17 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
     ) -> PublishPromise:
         """Start sending one message; the Promise settles when the broker answers."""
         send, message, key, hdrs = self._prepare(message, key, headers)
+        lane = self._lane
+        if lane is not None:
+            lane_promise = self._lane_promise_cls()
+            try:
+                taken = lane.append(lane_promise, message, key, partition, hdrs)
+            except Exception as exc:
+                lane_promise._failed(exc)
+                return lane_promise
+            if taken:
+                lane_promise.resolve_when_observed(lane_promise._fetch)
+                return lane_promise
         promise = self._promise_cls()
         try:
             future = send(self._topic, message, key, hdrs, partition)
