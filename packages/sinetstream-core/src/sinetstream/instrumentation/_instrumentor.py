@@ -1,0 +1,219 @@
+"""``SinetstreamInstrumentor``: install and remove the tracing of the four classes.
+
+Like the instrumentors of opentelemetry-python-contrib, ``instrument()``
+wraps the entry points of the library's classes and ``uninstrument()`` puts
+the originals back; nothing of OpenTelemetry runs (or is imported) before.
+The wrapped entry points:
+
+* ``MessageWriter.publish`` / ``AsyncMessageWriter.publish``: a PRODUCER span
+  ``send {topic}``, current while the message is encoded; the async one ends
+  when the Promise settles.
+* ``_WriterBase._encode_message``: the body size, and the W3C trace context
+  as ``PluginMessage.headers`` when the backend carries headers
+  (``supports_headers``).
+* ``MessageReader._decode_message``: a CONSUMER span ``receive {topic}``
+  around the decoding, parented to the context in the message's headers.
+* ``AsyncMessageReader._received``: the same, current while ``on_message`` runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Collection
+from typing import Any
+
+from opentelemetry import trace
+
+from sinetstream._readers import AsyncMessageReader, MessageReader
+from sinetstream._writers import AsyncMessageWriter, MessageWriter, _WriterBase
+
+from . import _semconv as sc
+from ._telemetry import Telemetry
+
+__all__ = ["SinetstreamInstrumentor"]
+
+_log = logging.getLogger("sinetstream.instrumentation")
+
+_SEND = ("send", "send")
+_RECEIVE = ("receive", "receive")
+# on_message is push delivery: "process" in the conventions' words.
+_PROCESS = ("process", "receive")
+
+_Wrapper = Callable[[Telemetry, Callable[..., Any]], Callable[..., Any]]
+
+
+def _sync_publish(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def publish(self: Any, msg: Any, timestamp: float | None = None, **kwargs: Any) -> Any:
+        client = tel.client(self, _SEND)
+        if client is None:
+            return original(self, msg, timestamp, **kwargs)
+        topic = self._topic
+        span, started = tel.start_send(client, topic)
+        try:
+            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                receipt = original(self, msg, timestamp, **kwargs)
+        except BaseException as exc:
+            tel.failed(client, topic, span, started, error=exc, count_sent=True)
+            raise
+        tel.sent_ok(client, topic, span, started, receipt=receipt, kwargs=kwargs)
+        return receipt
+
+    return publish
+
+
+def _async_publish(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def publish(self: Any, msg: Any, timestamp: float | None = None, **kwargs: Any) -> Any:
+        client = tel.client(self, _SEND)
+        if client is None:
+            return original(self, msg, timestamp, **kwargs)
+        topic = self._topic
+        span, started = tel.start_send(client, topic)
+        try:
+            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                promise = original(self, msg, timestamp, **kwargs)
+        except BaseException as exc:
+            tel.failed(client, topic, span, started, error=exc, count_sent=True)
+            raise
+
+        def settled(receipt: Any) -> None:
+            tel.sent_ok(client, topic, span, started, receipt=receipt, kwargs=kwargs)
+
+        def rejected(error: BaseException) -> None:
+            tel.failed(client, topic, span, started, error=error, count_sent=True)
+
+        promise.then(settled, rejected)
+        return promise
+
+    return publish
+
+
+def _encode_message(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def encode(self: Any, msg: Any, timestamp: float | None) -> Any:
+        encoded = original(self, msg, timestamp)
+        if tel.client(self, _SEND) is None:
+            return encoded
+        message = encoded[0]
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute(sc.BODY_SIZE, len(message))
+        if span.get_span_context().is_valid and getattr(self._plugin, "supports_headers", False):
+            message.headers = tel.inject(span)
+        return encoded
+
+    return encode
+
+
+def _decode_message(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def decode(self: Any, data: Any, topic: str | None, raw: Any) -> Any:
+        client = tel.client(self, _RECEIVE)
+        if client is None:
+            return original(self, data, topic, raw)
+        span, started = tel.start_receive(client, data, topic, raw)
+        try:
+            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                message = original(self, data, topic, raw)
+        except BaseException as exc:
+            tel.failed(client, topic, span, started, error=exc, count_sent=False)
+            raise
+        tel.received_ok(client, topic, span, started)
+        return message
+
+    return decode
+
+
+def _received(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def received(self: Any, data: Any, topic: str | None, raw: Any) -> None:
+        client = tel.client(self, _PROCESS)
+        if client is None:
+            original(self, data, topic, raw)
+            return
+        span, started = tel.start_receive(client, data, topic, raw)
+        try:
+            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                original(self, data, topic, raw)
+        except BaseException as exc:
+            tel.failed(client, topic, span, started, error=exc, count_sent=False)
+            raise
+        tel.received_ok(client, topic, span, started)
+
+    return received
+
+
+#: (class, method, wrapper factory): every entry point instrument() replaces.
+_PATCHES: tuple[tuple[type, str, _Wrapper], ...] = (
+    (MessageWriter, "publish", _sync_publish),
+    (AsyncMessageWriter, "publish", _async_publish),
+    (_WriterBase, "_encode_message", _encode_message),
+    (MessageReader, "_decode_message", _decode_message),
+    (AsyncMessageReader, "_received", _received),
+)
+
+
+class SinetstreamInstrumentor:
+    """Traces and metrics for every publish and receive (OpenTelemetry).
+
+    ``SinetstreamInstrumentor().instrument(tracer_provider=..., meter_provider=...)``
+    turns them on for every reader and writer, existing or new, whose service
+    does not say ``telemetry: false``; ``uninstrument()`` turns them off. Both
+    providers default to the global ones. Like the instrumentors of
+    opentelemetry-python-contrib it is a singleton, and calling ``instrument()``
+    twice does nothing the second time. Registered under the
+    ``opentelemetry_instrumentor`` entry point as ``sinetstream``, so
+    ``opentelemetry-instrument`` turns it on.
+    """
+
+    _instance: SinetstreamInstrumentor | None = None
+    _lock = threading.Lock()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> SinetstreamInstrumentor:
+        with cls._lock:
+            if cls._instance is None:
+                instance = super().__new__(cls)
+                instance._originals = []
+                instance._telemetry = None
+                cls._instance = instance
+            return cls._instance
+
+    _originals: list[tuple[type, str, Any]]
+    _telemetry: Telemetry | None
+
+    @property
+    def is_instrumented_by_opentelemetry(self) -> bool:
+        """True between ``instrument()`` and ``uninstrument()``."""
+        return self._telemetry is not None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The libraries this instruments: sinetstream itself, always present."""
+        return ()
+
+    def instrument(self, **kwargs: Any) -> None:
+        """Start tracing; ``tracer_provider`` and ``meter_provider`` are optional."""
+        with self._lock:
+            if self._telemetry is not None:
+                _log.warning("sinetstream is already instrumented")
+                return
+            tel = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+            for cls, name, factory in _PATCHES:
+                self._originals.append((cls, name, cls.__dict__.get(name)))
+                setattr(cls, name, factory(tel, getattr(cls, name)))
+            self._telemetry = tel
+
+    def uninstrument(self, **kwargs: Any) -> None:
+        """Stop tracing: the original methods are back."""
+        with self._lock:
+            if self._telemetry is None:
+                return
+            for cls, name, own in reversed(self._originals):
+                if own is None:
+                    delattr(cls, name)
+                else:
+                    setattr(cls, name, own)
+            self._originals.clear()
+            self._telemetry = None
