@@ -75,7 +75,10 @@ def client_attributes(system: str, params: Mapping[str, Any], is_reader: bool) -
         if isinstance(group, str) and group:
             attrs[CONSUMER_GROUP] = group
     elif system == "mqtt" and not is_reader:
-        qos = backend.get("qos", 1)
+        qos = backend.get("qos")
+        if qos is None:
+            # As the MQTT backend maps it: AT_MOST_ONCE (1) -> QoS 0, ... EXACTLY_ONCE -> 2.
+            qos = int(params.get("consistency", 1)) - 1
         if isinstance(qos, int) and not isinstance(qos, bool):
             attrs[MQTT_QOS] = qos
     return attrs
