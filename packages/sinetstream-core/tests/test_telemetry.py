@@ -239,3 +239,21 @@ def test_import_sinetstream_does_not_import_opentelemetry() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_op_providers_cost_nothing_per_message(broker_name: str) -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    instrumentor = SinetstreamInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider()
+    )
+    try:
+        with MessageWriter(None, "noop", **_q(broker_name)) as w:
+            w.publish(b"x")
+        assert w.__dict__["_otel_client"][1] is None  # treated as telemetry: false
+    finally:
+        instrumentor.uninstrument()
+    (message,) = _read_all(broker_name, "noop")
+    assert message.raw.headers is None

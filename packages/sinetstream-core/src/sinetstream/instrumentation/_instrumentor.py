@@ -24,7 +24,8 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
+from opentelemetry.trace import Span
 
 from sinetstream._readers import AsyncMessageReader, MessageReader
 from sinetstream._writers import AsyncMessageWriter, MessageWriter, _WriterBase
@@ -44,6 +45,29 @@ _PROCESS = ("process", "receive")
 _Wrapper = Callable[[Telemetry, Callable[..., Any]], Callable[..., Any]]
 
 
+# The PRODUCER span of the publish running on this thread, for _encode_message.
+_sending = threading.local()
+
+
+def _enter(span: Span, sending: bool = False) -> object | None:
+    """Make ``span`` current, unless it has no context (a no-op tracer's): then nothing.
+
+    ``context.attach`` rather than ``trace.use_span``: a generator context manager per
+    message costs more than the rest of the instrumentation together.
+    """
+    if not span.get_span_context().is_valid:
+        return None
+    if sending:
+        _sending.span = span
+    return context.attach(trace.set_span_in_context(span))
+
+
+def _leave(token: object | None) -> None:
+    if token is not None:
+        _sending.span = None
+        context.detach(token)  # type: ignore[arg-type]
+
+
 def _sync_publish(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def publish(self: Any, msg: Any, timestamp: float | None = None, **kwargs: Any) -> Any:
@@ -52,12 +76,14 @@ def _sync_publish(tel: Telemetry, original: Callable[..., Any]) -> Callable[...,
             return original(self, msg, timestamp, **kwargs)
         topic = self._topic
         span, started = tel.start_send(client, topic)
+        token = _enter(span, sending=True)
         try:
-            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
-                receipt = original(self, msg, timestamp, **kwargs)
+            receipt = original(self, msg, timestamp, **kwargs)
         except BaseException as exc:
             tel.failed(client, topic, span, started, error=exc, count_sent=True)
             raise
+        finally:
+            _leave(token)
         tel.sent_ok(client, topic, span, started, receipt=receipt, kwargs=kwargs)
         return receipt
 
@@ -72,12 +98,14 @@ def _async_publish(tel: Telemetry, original: Callable[..., Any]) -> Callable[...
             return original(self, msg, timestamp, **kwargs)
         topic = self._topic
         span, started = tel.start_send(client, topic)
+        token = _enter(span, sending=True)
         try:
-            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
-                promise = original(self, msg, timestamp, **kwargs)
+            promise = original(self, msg, timestamp, **kwargs)
         except BaseException as exc:
             tel.failed(client, topic, span, started, error=exc, count_sent=True)
             raise
+        finally:
+            _leave(token)
 
         def settled(receipt: Any) -> None:
             tel.sent_ok(client, topic, span, started, receipt=receipt, kwargs=kwargs)
@@ -95,13 +123,13 @@ def _encode_message(tel: Telemetry, original: Callable[..., Any]) -> Callable[..
     @functools.wraps(original)
     def encode(self: Any, msg: Any, timestamp: float | None) -> Any:
         encoded = original(self, msg, timestamp)
-        if tel.client(self, _SEND) is None:
+        span: Span | None = getattr(_sending, "span", None)
+        if span is None:  # not instrumented, telemetry off, or a no-op tracer
             return encoded
         message = encoded[0]
-        span = trace.get_current_span()
         if span.is_recording():
             span.set_attribute(sc.BODY_SIZE, len(message))
-        if span.get_span_context().is_valid and getattr(self._plugin, "supports_headers", False):
+        if getattr(self._plugin, "supports_headers", False):
             message.headers = tel.inject(span)
         return encoded
 
@@ -115,12 +143,14 @@ def _decode_message(tel: Telemetry, original: Callable[..., Any]) -> Callable[..
         if client is None:
             return original(self, data, topic, raw)
         span, started = tel.start_receive(client, data, topic, raw)
+        token = _enter(span)
         try:
-            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
-                message = original(self, data, topic, raw)
+            message = original(self, data, topic, raw)
         except BaseException as exc:
             tel.failed(client, topic, span, started, error=exc, count_sent=False)
             raise
+        finally:
+            _leave(token)
         tel.received_ok(client, topic, span, started)
         return message
 
@@ -135,12 +165,14 @@ def _received(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any
             original(self, data, topic, raw)
             return
         span, started = tel.start_receive(client, data, topic, raw)
+        token = _enter(span)
         try:
-            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
-                original(self, data, topic, raw)
+            original(self, data, topic, raw)
         except BaseException as exc:
             tel.failed(client, topic, span, started, error=exc, count_sent=False)
             raise
+        finally:
+            _leave(token)
         tel.received_ok(client, topic, span, started)
 
     return received

@@ -15,8 +15,16 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import Meter, MeterProvider, get_meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.metrics import Meter, MeterProvider, NoOpMeter, get_meter
+from opentelemetry.trace import (
+    NoOpTracer,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 
 from sinetstream import _version
 from sinetstream.error import InvalidArgumentError
@@ -87,6 +95,9 @@ class Telemetry:
             _SCOPE, version, tracer_provider, schema_url="https://opentelemetry.io/schemas/1.27.0"
         )
         meter: Meter = get_meter(_SCOPE, version, meter_provider)
+        #: False when both providers are no-ops (the API's, or an SDK disabled with
+        #: OTEL_SDK_DISABLED): nothing could be recorded, so no message pays for it.
+        self.active = not (isinstance(self.tracer, NoOpTracer) and isinstance(meter, NoOpMeter))
         self.sent = meter.create_counter(
             "messaging.client.sent.messages",
             unit="{message}",
@@ -113,7 +124,7 @@ class Telemetry:
             found: ClientTelemetry | None = entry[1]
             return found
         found = None
-        if _telemetry_enabled(io):
+        if _telemetry_enabled(io) and self.active:
             system = str(io.params.get("type"))
             attrs = sc.client_attributes(system, io.params, io._is_reader)
             found = ClientTelemetry(system, attrs, operation)
