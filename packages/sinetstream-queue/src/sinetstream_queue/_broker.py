@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sinetstream.error import SinetError
 
@@ -30,8 +30,9 @@ class Record:
     offset: int
     value: bytes
     timestamp: int
-    #: The headers the message was published with (``PluginMessage.headers``), if any.
-    headers: Mapping[str, str] | None = None
+    #: The headers the message was published with (``PluginMessage.headers``), if any;
+    #: set on the record only then, so a message without headers costs nothing more.
+    headers: ClassVar[Mapping[str, str] | None] = None
 
 
 class QueueFullError(SinetError):
@@ -155,7 +156,9 @@ class Broker:
                         "type_spec.publish_timeout_ms"
                     )
                 self._cond.wait(remaining)
-            record = Record(topic, t.end, bytes(value), timestamp, headers)
+            record = Record(topic, t.end, bytes(value), timestamp)
+            if headers is not None:  # frozen: set as a __post_init__ would
+                object.__setattr__(record, "headers", headers)
             t.log.append(record)
             self._cond.notify_all()
             return record
@@ -172,7 +175,9 @@ class Broker:
             t = self._topic(topic)
             if t.full():
                 return None
-            record = Record(topic, t.end, bytes(value), timestamp, headers)
+            record = Record(topic, t.end, bytes(value), timestamp)
+            if headers is not None:  # frozen: set as a __post_init__ would
+                object.__setattr__(record, "headers", headers)
             t.log.append(record)
             self._cond.notify_all()
             return record

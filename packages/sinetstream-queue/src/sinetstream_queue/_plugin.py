@@ -150,7 +150,10 @@ class QueueReader(_ReaderCommon, PluginMessageReader):
             if record is None:
                 return
             self._received += 1
-            yield _delivered(record), record.topic, record
+            message = PluginMessage(record.value, record.timestamp)  # _delivered, inlined
+            if record.headers is not None:
+                message.headers = record.headers
+            yield message, record.topic, record
 
 
 class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
