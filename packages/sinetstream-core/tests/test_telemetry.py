@@ -48,15 +48,10 @@ def test_one_trace_from_writer_to_reader(capture: TelemetryCapture, broker_name:
         w.publish(b"hello")
     (message,) = _read_all(broker_name, "t1", client_id="r1")
     assert message.value == b"hello"
-    (send,) = capture.spans("send t1")
-    (receive,) = capture.spans("receive t1")
+    send, receive = capture.send_and_receive("t1")
     assert send.kind == SpanKind.PRODUCER
     assert receive.kind == SpanKind.CONSUMER
-    assert send.context is not None
-    assert receive.context is not None
-    assert receive.context.trace_id == send.context.trace_id
-    assert receive.parent is not None
-    assert receive.parent.span_id == send.context.span_id
+    assert capture.is_child(receive, send)
     assert dict(send.attributes or {}) == {
         "messaging.system": "queue",
         "messaging.destination.name": "t1",
@@ -152,11 +147,8 @@ def test_async_reader_joins_the_trace_and_is_current_in_on_message(
         with AsyncMessageWriter(None, "ar", **_q(broker_name)) as w:
             w.publish(b"x").get(5)
         assert done.wait(5)
-    (send,) = capture.spans("send ar")
-    (receive,) = capture.spans("receive ar")
-    assert send.context is not None
-    assert receive.context is not None
-    assert receive.context.trace_id == send.context.trace_id
+    send, receive = capture.send_and_receive("ar")
+    assert capture.is_child(receive, send)
     assert seen == [receive.context]
     assert (receive.attributes or {})["messaging.operation.type"] == "process"
 

@@ -48,15 +48,10 @@ def test_one_trace_through_record_headers(tansu: str, make_topic: Any) -> None:
     assert message.value == b"k"
     # The user's own header is kept, the trace context follows it.
     assert [name for name, _ in message.raw.headers] == ["app", "traceparent"]
-    (send,) = capture.spans(f"send {topic}")
-    (receive,) = capture.spans(f"receive {topic}")
+    send, receive = capture.send_and_receive(topic)
     assert send.kind == SpanKind.PRODUCER
     assert receive.kind == SpanKind.CONSUMER
-    assert send.context is not None
-    assert receive.context is not None
-    assert receive.context.trace_id == send.context.trace_id
-    assert receive.parent is not None
-    assert receive.parent.span_id == send.context.span_id
+    assert capture.is_child(receive, send)
     host, port = tansu.rsplit(":", 1)
     sent = dict(send.attributes or {})
     assert sent["messaging.system"] == "kafka"
@@ -91,11 +86,8 @@ def test_async_one_trace(tansu: str, make_topic: Any) -> None:
         with AsyncMessageReader(None, topic, **_params(tansu, group)) as reader:
             reader.on_message = lambda _m: got.set()
             assert got.wait(15)
-    (send,) = capture.spans(f"send {topic}")
-    (receive,) = capture.spans(f"receive {topic}")
-    assert send.context is not None
-    assert receive.context is not None
-    assert receive.context.trace_id == send.context.trace_id
+    send, receive = capture.send_and_receive(topic)
+    assert capture.is_child(receive, send)
 
 
 def test_rejected_publish_is_an_error_span(tansu: str, make_topic: Any) -> None:

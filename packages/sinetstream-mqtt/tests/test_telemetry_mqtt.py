@@ -46,15 +46,10 @@ def test_mqtt5_one_trace_through_user_properties(mosquitto: Mosquitto, topic: st
     with TelemetryCapture() as capture:
         message = _round_trip(_params(mosquitto, "MQTTv5"), topic, b"five")
     assert message.value == b"five"
-    (send,) = capture.spans(f"send {topic}")
-    (receive,) = capture.spans(f"receive {topic}")
+    send, receive = capture.send_and_receive(topic)
     assert send.kind == SpanKind.PRODUCER
     assert receive.kind == SpanKind.CONSUMER
-    assert send.context is not None
-    assert receive.context is not None
-    assert receive.context.trace_id == send.context.trace_id
-    assert receive.parent is not None
-    assert receive.parent.span_id == send.context.span_id
+    assert capture.is_child(receive, send)
     names = [name for name, _ in message.raw.properties.UserProperty]
     assert names == ["traceparent"]
     host, port = mosquitto.broker().rsplit(":", 1)
@@ -93,11 +88,8 @@ def test_mqtt5_async_one_trace(mosquitto: Mosquitto, topic: str) -> None:
         with AsyncMessageWriter(None, topic, **params) as writer:
             writer.publish(b"async").get(5)
         assert got.wait(5)
-    (send,) = capture.spans(f"send {topic}")
-    (receive,) = capture.spans(f"receive {topic}")
-    assert send.context is not None
-    assert receive.context is not None
-    assert receive.context.trace_id == send.context.trace_id
+    send, receive = capture.send_and_receive(topic)
+    assert capture.is_child(receive, send)
 
 
 def test_mqtt5_denied_publish_is_an_error_span(mosquitto: Mosquitto, topic: str) -> None:

@@ -68,55 +68,41 @@ def _leave(token: object | None) -> None:
         context.detach(token)  # type: ignore[arg-type]
 
 
-def _sync_publish(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def publish(self: Any, msg: Any, timestamp: float | None = None, **kwargs: Any) -> Any:
-        client = tel.client(self, _SEND)
-        if client is None:
-            return original(self, msg, timestamp, **kwargs)
-        topic = self._topic
-        span, started = tel.start_send(client, topic)
-        token = _enter(span, sending=True)
-        try:
-            receipt = original(self, msg, timestamp, **kwargs)
-        except BaseException as exc:
-            tel.failed(client, topic, span, started, error=exc, count_sent=True)
-            raise
-        finally:
-            _leave(token)
-        tel.sent_ok(client, topic, span, started, receipt=receipt, kwargs=kwargs)
-        return receipt
+def _publish(settles_later: bool) -> _Wrapper:
+    """The wrapper of a writer's ``publish``; an async one ends its span when the Promise does."""
 
-    return publish
+    def wrap(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def publish(self: Any, msg: Any, timestamp: float | None = None, **kwargs: Any) -> Any:
+            client = tel.client(self, _SEND)
+            if client is None:
+                return original(self, msg, timestamp, **kwargs)
+            topic = self._topic
+            span, started = tel.start_send(client, topic)
+            token = _enter(span, sending=True)
+            try:
+                result = original(self, msg, timestamp, **kwargs)
+            except BaseException as exc:
+                tel.failed(client, topic, span, started, error=exc, count_sent=True)
+                raise
+            finally:
+                _leave(token)
+            if not settles_later:
+                tel.sent_ok(client, topic, span, started, receipt=result, kwargs=kwargs)
+                return result
 
+            def settled(receipt: Any) -> None:
+                tel.sent_ok(client, topic, span, started, receipt=receipt, kwargs=kwargs)
 
-def _async_publish(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def publish(self: Any, msg: Any, timestamp: float | None = None, **kwargs: Any) -> Any:
-        client = tel.client(self, _SEND)
-        if client is None:
-            return original(self, msg, timestamp, **kwargs)
-        topic = self._topic
-        span, started = tel.start_send(client, topic)
-        token = _enter(span, sending=True)
-        try:
-            promise = original(self, msg, timestamp, **kwargs)
-        except BaseException as exc:
-            tel.failed(client, topic, span, started, error=exc, count_sent=True)
-            raise
-        finally:
-            _leave(token)
+            def rejected(error: BaseException) -> None:
+                tel.failed(client, topic, span, started, error=error, count_sent=True)
 
-        def settled(receipt: Any) -> None:
-            tel.sent_ok(client, topic, span, started, receipt=receipt, kwargs=kwargs)
+            result.then(settled, rejected)
+            return result
 
-        def rejected(error: BaseException) -> None:
-            tel.failed(client, topic, span, started, error=error, count_sent=True)
+        return publish
 
-        promise.then(settled, rejected)
-        return promise
-
-    return publish
+    return wrap
 
 
 def _encode_message(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,55 +122,39 @@ def _encode_message(tel: Telemetry, original: Callable[..., Any]) -> Callable[..
     return encode
 
 
-def _decode_message(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def decode(self: Any, data: Any, topic: str | None, raw: Any) -> Any:
-        client = tel.client(self, _RECEIVE)
-        if client is None:
-            return original(self, data, topic, raw)
-        span, started = tel.start_receive(client, data, topic, raw)
-        token = _enter(span)
-        try:
-            message = original(self, data, topic, raw)
-        except BaseException as exc:
-            tel.failed(client, topic, span, started, error=exc, count_sent=False)
-            raise
-        finally:
-            _leave(token)
-        tel.received_ok(client, topic, span, started)
-        return message
+def _receive(operation: tuple[str, str]) -> _Wrapper:
+    """The wrapper of a reader's ``(data, topic, raw)`` entry point: a CONSUMER span around it."""
 
-    return decode
+    def wrap(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def receive(self: Any, data: Any, topic: str | None, raw: Any) -> Any:
+            client = tel.client(self, operation)
+            if client is None:
+                return original(self, data, topic, raw)
+            span, started = tel.start_receive(client, data, topic, raw)
+            token = _enter(span)
+            try:
+                result = original(self, data, topic, raw)
+            except BaseException as exc:
+                tel.failed(client, topic, span, started, error=exc, count_sent=False)
+                raise
+            finally:
+                _leave(token)
+            tel.received_ok(client, topic, span, started)
+            return result
 
+        return receive
 
-def _received(tel: Telemetry, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def received(self: Any, data: Any, topic: str | None, raw: Any) -> None:
-        client = tel.client(self, _PROCESS)
-        if client is None:
-            original(self, data, topic, raw)
-            return
-        span, started = tel.start_receive(client, data, topic, raw)
-        token = _enter(span)
-        try:
-            original(self, data, topic, raw)
-        except BaseException as exc:
-            tel.failed(client, topic, span, started, error=exc, count_sent=False)
-            raise
-        finally:
-            _leave(token)
-        tel.received_ok(client, topic, span, started)
-
-    return received
+    return wrap
 
 
 #: (class, method, wrapper factory): every entry point instrument() replaces.
 _PATCHES: tuple[tuple[type, str, _Wrapper], ...] = (
-    (MessageWriter, "publish", _sync_publish),
-    (AsyncMessageWriter, "publish", _async_publish),
+    (MessageWriter, "publish", _publish(settles_later=False)),
+    (AsyncMessageWriter, "publish", _publish(settles_later=True)),
     (_WriterBase, "_encode_message", _encode_message),
-    (MessageReader, "_decode_message", _decode_message),
-    (AsyncMessageReader, "_received", _received),
+    (MessageReader, "_decode_message", _receive(_RECEIVE)),
+    (AsyncMessageReader, "_received", _receive(_PROCESS)),
 )
 
 

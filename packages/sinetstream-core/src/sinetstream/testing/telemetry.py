@@ -6,7 +6,9 @@ Needs ``opentelemetry-sdk``::
 
     with TelemetryCapture() as capture:
         writer.publish(b"x")
-    (span,) = capture.spans("send my-topic")
+        message = next(iter(reader))
+    send, receive = capture.send_and_receive("my-topic")
+    assert capture.is_child(receive, send)
     assert capture.total("messaging.client.sent.messages") == 1
 """
 
@@ -57,6 +59,20 @@ class TelemetryCapture:
         """The finished spans (named ``name``, if given), oldest first."""
         found = self.exporter.get_finished_spans()
         return [s for s in found if name is None or s.name == name]
+
+    def send_and_receive(self, topic: str) -> tuple[ReadableSpan, ReadableSpan]:
+        """The one ``send {topic}`` span and the one ``receive {topic}`` span."""
+        (send,) = self.spans(f"send {topic}")
+        (receive,) = self.spans(f"receive {topic}")
+        return send, receive
+
+    @staticmethod
+    def is_child(child: ReadableSpan, parent: ReadableSpan) -> bool:
+        """True when ``child`` is in ``parent``'s trace with ``parent`` as its parent."""
+        if child.context is None or parent.context is None or child.parent is None:
+            return False
+        same_trace: bool = child.context.trace_id == parent.context.trace_id
+        return same_trace and child.parent.span_id == parent.context.span_id
 
     def points(self, metric: str) -> list[Any]:
         """The data points of ``metric`` collected so far (each with ``.attributes``)."""
