@@ -175,9 +175,10 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against raw clients and SINETStream 1.10; rewrites docs/performance.md."""
+    """Throughput vs raw clients and SINETStream 1.10, and telemetry's cost: docs/performance.md."""
     _editable(session, *BROKER_DEPS, OTEL_SDK, "matplotlib>=3.8")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
+    session.run("python", str(ROOT / "benchmarks" / "telemetry.py"))
 
 
 @nox.session(python=MAIN_PYTHON)
