@@ -202,10 +202,15 @@ class SinetstreamInstrumentor:
                 _log.warning("sinetstream is already instrumented")
                 return
             tel = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+            self._telemetry = tel
+            if not tel.active:
+                # No-op providers (an SDK disabled by OTEL_SDK_DISABLED, say) can record
+                # nothing: then nothing is wrapped, and no message pays anything.
+                _log.debug("no-op tracer and meter providers: sinetstream left as it is")
+                return
             for cls, name, factory in _PATCHES:
                 self._originals.append((cls, name, cls.__dict__.get(name)))
                 setattr(cls, name, factory(tel, getattr(cls, name)))
-            self._telemetry = tel
 
     def uninstrument(self, **kwargs: Any) -> None:
         """Stop tracing: the original methods are back."""

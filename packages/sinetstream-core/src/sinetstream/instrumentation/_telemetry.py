@@ -96,7 +96,7 @@ class Telemetry:
         )
         meter: Meter = get_meter(_SCOPE, version, meter_provider)
         #: False when both providers are no-ops (the API's, or an SDK disabled with
-        #: OTEL_SDK_DISABLED): nothing could be recorded, so no message pays for it.
+        #: OTEL_SDK_DISABLED): nothing could be recorded, so nothing is wrapped.
         self.active = not (isinstance(self.tracer, NoOpTracer) and isinstance(meter, NoOpMeter))
         self.sent = meter.create_counter(
             "messaging.client.sent.messages",
@@ -124,7 +124,7 @@ class Telemetry:
             found: ClientTelemetry | None = entry[1]
             return found
         found = None
-        if _telemetry_enabled(io) and self.active:
+        if _telemetry_enabled(io):
             system = str(io.params.get("type"))
             attrs = sc.client_attributes(system, io.params, io._is_reader)
             found = ClientTelemetry(system, attrs, operation)
