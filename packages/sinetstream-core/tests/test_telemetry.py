@@ -7,6 +7,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,3 +252,17 @@ def test_no_op_providers_cost_nothing_per_message(broker_name: str) -> None:
         instrumentor.uninstrument()
     (message,) = _read_all(broker_name, "noop")
     assert message.raw.headers is None
+
+
+def test_config_check_knows_the_telemetry_key(tmp_path: Path) -> None:
+    from sinetstream._config import check_config_file
+
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "header:\n  version: 3\nconfig:\n"
+        "  quiet: {type: queue, telemetry: false}\n"
+        "  bad: {type: queue, telemetry: maybe}\n"
+    )
+    assert check_config_file(path) == [
+        f"{path}: service 'bad': telemetry: 'maybe' must be true or false"
+    ]
