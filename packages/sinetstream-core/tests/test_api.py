@@ -59,7 +59,7 @@ def test_reference_names_and_values() -> None:
 
 
 def test_import_is_light() -> None:
-    heavy = "('yaml', 'cryptography', 'promise', 'asyncio', 'zstandard')"
+    heavy = "('yaml', 'cryptography', 'promise', 'asyncio', 'zstandard', 'opentelemetry')"
     code = f"import sys, sinetstream; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

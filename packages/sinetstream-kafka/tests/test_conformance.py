@@ -38,7 +38,7 @@ class TestKafkaConformance(ConformanceSuite):
                     "partitioner": FirstPartition(),
                 },
             },
-            features={"ordering", "persistence", "multiple_topics", "seek"},
+            features={"ordering", "persistence", "multiple_topics", "seek", "headers"},
             topic_prefix="conformance",
         )
 
@@ -70,6 +70,7 @@ class TestKafkaConformanceRestart(ConformanceSuite):
                 "seek",
                 "reconnect",
                 "manual_ack",
+                "headers",
             },
             topic_prefix="conformance",
             restart=lambda: restart_broker(noida),

@@ -29,7 +29,8 @@ class TestMqttConformance(ConformanceSuite):
                     "reconnect_delay": {"min_delay": 0.1, "max_delay": 0.5},
                 },
             },
-            features={"ordering", "multiple_topics", "wildcards", "reconnect", "manual_ack"},
+            features={"ordering", "multiple_topics", "wildcards", "reconnect", "manual_ack"}
+            | ({"headers"} if request.param == "MQTTv5" else set()),
             wildcard=lambda base: f"{base}/#",
             restart=persistent_mosquitto.restart,
         )

@@ -13,6 +13,6 @@ class TestQueueConformance(ConformanceSuite):
     def backend(self) -> Backend:
         return Backend(
             params={"type": "queue", "brokers": f"conformance-{uuid.uuid4().hex}"},
-            features={"ordering", "persistence", "multiple_topics", "manual_ack"},
+            features={"ordering", "persistence", "multiple_topics", "manual_ack", "headers"},
             receive_timeout_ms=2000,
         )

@@ -267,6 +267,8 @@ def check_config_document(cfg: ConfigFile) -> list[str]:
             parse_consistency(params.get("consistency"), prefix)
         except SinetError as exc:
             problems.append(str(exc))
+        if not isinstance(params.get("telemetry"), bool):
+            problems.append(f"{prefix}telemetry: {params.get('telemetry')!r} must be true or false")
         backend = params.get("type")
         if not backend:
             problems.append(f"{prefix}key 'type' is missing")

@@ -56,6 +56,8 @@ DEFAULT_PARAMS: Mapping[str, Any] = {
     },
     "message_format": 3,
     "user_data_only": False,
+    # Traces and metrics when sinetstream.instrumentation is on; false switches a service off.
+    "telemetry": True,
 }
 
 

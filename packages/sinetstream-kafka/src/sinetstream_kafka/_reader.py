@@ -29,6 +29,7 @@ from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessa
 from ._acks import ManualAck
 from ._consumer import ReaderBase
 from ._errors import to_sinet_error
+from ._headers import record_payload
 
 __all__ = ["KafkaAsyncReader", "KafkaReader"]
 
@@ -142,8 +143,7 @@ class KafkaReader(ManualAck, ReaderBase, PluginMessageReader):
                 self._handed = 0
                 for rec in records:
                     self._handed += 1
-                    value = rec.value
-                    yield (value if value is not None else b""), rec.topic, rec
+                    yield record_payload(rec), rec.topic, rec
             if self._consumer is not consumer:
                 return  # closed meanwhile
             deadline = time.monotonic() + timeout_ms / 1000 if not forever else 0.0
@@ -309,9 +309,8 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
                     if stop.is_set() or self._requests:
                         break
                     self._handed += 1
-                    value = rec.value
                     try:
-                        on_message(value if value is not None else b"", rec.topic, rec)
+                        on_message(record_payload(rec), rec.topic, rec)
                     except Exception as exc:
                         self._fail(exc)
                 if self._requests:

@@ -19,6 +19,7 @@ from sinetstream.spi import (
 
 from ._errors import open_client, to_sinet_error
 from ._fast_lane import Lane, lane_for, metadata
+from ._headers import with_carried
 from ._params import WriterConfig, writer_config
 from ._partitioner import CachedPartitioner
 
@@ -98,6 +99,9 @@ class _LanePromise(_KafkaPromise):
 class _WriterBase:
     """Shared open/close/metrics of both writers."""
 
+    #: ``message.headers`` go out as record headers (the SPI's headers hook).
+    supports_headers = True
+
     def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
         self._cfg: WriterConfig = writer_config(confver, params)
         self._topic = self._cfg.topic
@@ -175,6 +179,9 @@ class _WriterBase:
         send = self._send
         if send is None:
             raise self._not_open()
+        carried = getattr(message, "headers", None)  # set by the core: the trace context
+        if carried:
+            headers = with_carried(headers, carried)
         if type(message) is not bytes:
             message = bytes(message)  # kafka-python accepts exact bytes only
         if key is None and headers is None:

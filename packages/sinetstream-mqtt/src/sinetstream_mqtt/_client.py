@@ -87,7 +87,15 @@ class _Receipt(mqtt.MQTTMessageInfo):
 
 
 def _message(
-    mid: int, topic: bytes, payload: bytes, *, qos: int, retain: bool, dup: bool, info: _Receipt
+    mid: int,
+    topic: bytes,
+    payload: bytes,
+    *,
+    qos: int,
+    retain: bool,
+    dup: bool,
+    info: _Receipt,
+    properties: Properties | None = None,
 ) -> mqtt.MQTTMessage:
     """The ``MQTTMessage`` paho builds, with ``info`` instead of a receipt of its own."""
     message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
@@ -100,7 +108,7 @@ def _message(
     message.qos = qos
     message.retain = retain
     message.info = info
-    message.properties = None
+    message.properties = properties
     return message
 
 
@@ -135,9 +143,14 @@ class BufferedClient(mqtt.Client):
         return rc
 
     def publish_bytes(
-        self, topic: bytes, payload: bytes, qos: int, retain: bool
+        self,
+        topic: bytes,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        properties: Properties | None = None,
     ) -> mqtt.MQTTMessageInfo:
-        """paho's ``publish`` for a checked topic, a bytes payload and no properties.
+        """paho's ``publish`` for a checked topic and a bytes payload (MQTT 5: ``properties``).
 
         The same queueing, in-flight window and return codes as paho's (QoS 1/2
         messages are kept while disconnected and sent after reconnecting); the
@@ -152,9 +165,11 @@ class BufferedClient(mqtt.Client):
         mid = self._mid_generate()
         info = _Receipt(mid, self._receipts)
         if qos == 0:
-            info.rc = self._send_publish(mid, topic, payload, 0, retain, False, info)
+            info.rc = self._send_publish(mid, topic, payload, 0, retain, False, info, properties)
             return info
-        message = _message(mid, topic, payload, qos=qos, retain=retain, dup=False, info=info)
+        message = _message(
+            mid, topic, payload, qos=qos, retain=retain, dup=False, info=info, properties=properties
+        )
         with self._out_message_mutex:
             out = self._out_messages
             if mid in out or 0 < self._max_queued_messages <= len(out):
@@ -169,7 +184,7 @@ class BufferedClient(mqtt.Client):
             message.state = (
                 mqtt.mqtt_ms_wait_for_puback if qos == 1 else mqtt.mqtt_ms_wait_for_pubrec
             )
-            rc = self._send_publish(mid, topic, payload, qos, retain, False, info)
+            rc = self._send_publish(mid, topic, payload, qos, retain, False, info, properties)
             if rc == mqtt.MQTT_ERR_NO_CONN:  # sent after reconnecting
                 self._inflight_messages -= 1
                 message.state = mqtt.mqtt_ms_publish

@@ -25,6 +25,7 @@ from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessa
 
 from ._client import BufferedClient
 from ._connection import MqttConnection, log
+from ._headers import received_payload
 
 __all__ = ["MqttAsyncReader", "MqttReader"]
 
@@ -166,8 +167,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         if msg.dup:
             self._duplicates += 1
         batch = self._batch
-        # bytes() of a bytes object is that object: no copy.
-        payload = bytes(msg.payload)
+        payload = received_payload(msg)
         batch.append((payload, msg.topic, msg, self._generation))
         self._bytes_in += len(payload)
         if (
@@ -349,7 +349,7 @@ class MqttAsyncReader(MqttConnection, PluginAsyncMessageReader):
             if callback is None:
                 return
         try:
-            callback(bytes(msg.payload), msg.topic, msg)
+            callback(received_payload(msg), msg.topic, msg)
         except Exception as exc:
             self._callback_errors += 1
             self._call_on_failure(exc, sys.exc_info()[2])

@@ -21,6 +21,7 @@ from sinetstream.spi import (
 from ._client import BufferedClient
 from ._connection import MqttConnection
 from ._errors import reason_error
+from ._headers import publish_properties
 
 __all__ = ["MqttAsyncWriter", "MqttWriter"]
 
@@ -43,6 +44,8 @@ class _WriterBase(MqttConnection):
         self._qos = s.qos
         self._retain = s.retain
         self._queue_offline = s.offline_publish == "queue"
+        #: MQTT 5 sends ``message.headers`` as user properties (the SPI's headers hook).
+        self.supports_headers = s.is_v5
 
     def reset_metrics(self) -> None:
         super().reset_metrics()
@@ -112,7 +115,9 @@ class MqttWriter(_WriterBase, PluginMessageWriter):
         if not self._queue_offline and not client.is_connected():
             self._failed += 1
             raise self._disconnected_error()
-        info = client.publish_bytes(self._topic_bytes, message, self._qos, self._retain)
+        headers = getattr(message, "headers", None)
+        props = publish_properties(headers) if headers else None
+        info = client.publish_bytes(self._topic_bytes, message, self._qos, self._retain, props)
         rc = info.rc
         if rc != _OK:
             if rc == _QUEUE_SIZE:
@@ -207,7 +212,9 @@ class MqttAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
             self._failed += 1
             promise.do_reject(self._disconnected_error())
             return promise
-        info = client.publish_bytes(self._topic_bytes, message, self._qos, self._retain)
+        headers = getattr(message, "headers", None)
+        props = publish_properties(headers) if headers else None
+        info = client.publish_bytes(self._topic_bytes, message, self._qos, self._retain, props)
         rc = info.rc
         if rc != _OK:
             if rc == _QUEUE_SIZE:

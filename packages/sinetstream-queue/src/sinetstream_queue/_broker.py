@@ -13,9 +13,9 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sinetstream.error import SinetError
 
@@ -30,6 +30,9 @@ class Record:
     offset: int
     value: bytes
     timestamp: int
+    #: The headers the message was published with (``PluginMessage.headers``), if any;
+    #: set on the record only then, so a message without headers costs nothing more.
+    headers: ClassVar[Mapping[str, str] | None] = None
 
 
 class QueueFullError(SinetError):
@@ -133,7 +136,12 @@ class Broker:
             return len(t.log) if t is not None else 0
 
     def publish(
-        self, topic: str, value: bytes, timestamp: int = 0, timeout: float | None = None
+        self,
+        topic: str,
+        value: bytes,
+        timestamp: int = 0,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Record:
         """Append ``value`` to ``topic``, waiting up to ``timeout`` s while it is full."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -149,17 +157,27 @@ class Broker:
                     )
                 self._cond.wait(remaining)
             record = Record(topic, t.end, bytes(value), timestamp)
+            if headers is not None:  # frozen: set as a __post_init__ would
+                object.__setattr__(record, "headers", headers)
             t.log.append(record)
             self._cond.notify_all()
             return record
 
-    def try_publish(self, topic: str, value: bytes, timestamp: int = 0) -> Record | None:
+    def try_publish(
+        self,
+        topic: str,
+        value: bytes,
+        timestamp: int = 0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Record | None:
         """Append without waiting; ``None`` when the topic is full."""
         with self._cond:
             t = self._topic(topic)
             if t.full():
                 return None
             record = Record(topic, t.end, bytes(value), timestamp)
+            if headers is not None:  # frozen: set as a __post_init__ would
+                object.__setattr__(record, "headers", headers)
             t.log.append(record)
             self._cond.notify_all()
             return record

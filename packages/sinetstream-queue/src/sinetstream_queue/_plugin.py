@@ -54,6 +54,13 @@ def _settings(confver: ConfigVersion, params: Mapping[str, Any]) -> tuple[Broker
     return broker(name, maxsize), timeout_seconds(timeout)
 
 
+def _delivered(record: Record) -> PluginMessage:
+    message = PluginMessage(record.value, record.timestamp)
+    if record.headers is not None:
+        message.headers = record.headers
+    return message
+
+
 def _reader_topics(params: Mapping[str, Any]) -> list[str]:
     topics = params.get("topics") or params.get("topic")
     return check_str_list("topics", topics, where=service_where(params, "queue"))
@@ -143,7 +150,10 @@ class QueueReader(_ReaderCommon, PluginMessageReader):
             if record is None:
                 return
             self._received += 1
-            yield PluginMessage(record.value, record.timestamp), record.topic, record
+            message = PluginMessage(record.value, record.timestamp)  # _delivered, inlined
+            if record.headers is not None:
+                message.headers = record.headers
+            yield message, record.topic, record
 
 
 class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
@@ -197,7 +207,7 @@ class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
             if callback is None:
                 continue
             try:
-                callback(PluginMessage(record.value, record.timestamp), record.topic, record)
+                callback(_delivered(record), record.topic, record)
             except Exception as exc:
                 failure = self._on_failure
                 if failure is not None:
@@ -216,6 +226,9 @@ class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
 
 
 class _WriterCommon:
+    #: ``message.headers`` travel with the message, in process (the headers SPI hook).
+    supports_headers = True
+
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         self._broker, self._publish_timeout = _settings(confver, params)
         self._topic = _writer_topic(params)
@@ -255,7 +268,11 @@ class QueueWriter(_WriterCommon, PluginMessageWriter):
         """Append ``message`` to the topic, waiting while the topic is full."""
         self._check_open()
         record = self._broker.publish(
-            self._topic, message, getattr(message, "timestamp", 0), self._publish_timeout
+            self._topic,
+            message,
+            getattr(message, "timestamp", 0),
+            self._publish_timeout,
+            getattr(message, "headers", None),
         )
         self._published += 1
         return record
@@ -290,7 +307,9 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
         timestamp = getattr(message, "timestamp", 0)
         with self._cond:
             if not self._backlog:
-                record = self._broker.try_publish(self._topic, message, timestamp)
+                record = self._broker.try_publish(
+                    self._topic, message, timestamp, getattr(message, "headers", None)
+                )
                 if record is not None:
                     self._published += 1
                     done = PublishPromise()
@@ -311,7 +330,11 @@ class QueueAsyncWriter(_WriterCommon, PluginAsyncMessageWriter):
                 message, pending = self._backlog[0]
             try:
                 record = self._broker.publish(
-                    self._topic, message, getattr(message, "timestamp", 0), self._publish_timeout
+                    self._topic,
+                    message,
+                    getattr(message, "timestamp", 0),
+                    self._publish_timeout,
+                    getattr(message, "headers", None),
                 )
             except SinetError as exc:
                 with self._cond:

@@ -29,6 +29,10 @@ Contracts (those of the SINETStream v1.2 plugin guide, kept by 1.10):
 * Optional on all four: ``metrics()`` (raw backend metrics, any object),
   ``reset_metrics()``, ``info(ipath, kwargs)``; and on readers
   ``seek_to_beginning()`` / ``seek_to_end()``.
+* Optional on writers, headers (what trace propagation needs): a true
+  ``supports_headers`` attribute says ``publish`` sends ``message.headers``
+  (see :class:`PluginMessage`); readers that receive headers set them on the
+  ``PluginMessage`` they hand over.
 * Optional on sync readers, manual acknowledgement (what ``sinetstream.Bridge``
   needs for at-least-once): ``enable_manual_ack()``, called before ``open()``,
   says that a message handed out by the iterator is not consumed yet; it is
@@ -96,6 +100,7 @@ COMMON_PARAMS = frozenset(
         "on_invalid_message",
         "receive_timeout_ms",
         "service",
+        "telemetry",
         "tls",
         "topic",
         "topics",
@@ -155,9 +160,18 @@ class PluginMessage(bytes):
 
     ``timestamp`` is microseconds since the epoch (0 when unset). A reader
     plugin may yield one to supply the timestamp of a ``user_data_only`` message.
+
+    ``headers`` (``None``, or a mapping of text names to text values) is the
+    optional headers hook: metadata that travels beside the payload, never in
+    it. The core sets it on a message to publish (the OpenTelemetry trace
+    context, ``traceparent`` / ``tracestate``) only when the writer plugin
+    says ``supports_headers = True``; such a plugin sends it (as Kafka record
+    headers, MQTT 5 user properties, ...). A reader plugin that can carry
+    headers yields a ``PluginMessage`` with the received ones set.
     """
 
     timestamp: int = 0
+    headers: Mapping[str, str] | None = None
 
     def __new__(cls, value: bytes, timestamp: int = 0) -> PluginMessage:
         obj = super().__new__(cls, value)

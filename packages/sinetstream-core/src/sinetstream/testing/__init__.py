@@ -27,6 +27,9 @@ Features a backend may declare (tests needing an undeclared one are skipped):
 ``manual_ack``       sync readers implement ``enable_manual_ack`` / ``ack`` (see
                      :mod:`sinetstream.spi`): what was read and not acknowledged is
                      read again by the next reader with the same client id
+``headers``          writers say ``supports_headers`` and readers hand the headers back
+                     (see :mod:`sinetstream.spi`): with ``opentelemetry-sdk`` installed,
+                     the reader's span joins the writer's trace
 """
 
 from __future__ import annotations

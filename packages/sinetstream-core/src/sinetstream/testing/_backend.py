@@ -10,7 +10,16 @@ from typing import Any
 __all__ = ["FEATURES", "Backend"]
 
 FEATURES = frozenset(
-    {"ordering", "persistence", "multiple_topics", "seek", "wildcards", "reconnect", "manual_ack"}
+    {
+        "ordering",
+        "persistence",
+        "multiple_topics",
+        "seek",
+        "wildcards",
+        "reconnect",
+        "manual_ack",
+        "headers",
+    }
 )
 
 

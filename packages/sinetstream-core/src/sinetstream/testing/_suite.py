@@ -24,6 +24,7 @@ from sinetstream import (
 )
 
 from ._suite_ack import ManualAckTests
+from ._suite_telemetry import TelemetryTests
 
 if TYPE_CHECKING:
     from ._backend import Backend
@@ -61,7 +62,7 @@ def _collect(reader: MessageReader, count: int) -> list[Message]:
     return got
 
 
-class ConformanceSuite(ManualAckTests):
+class ConformanceSuite(ManualAckTests, TelemetryTests):
     """Subclass it and provide a ``backend`` fixture returning a :class:`Backend`."""
 
     @pytest.fixture
