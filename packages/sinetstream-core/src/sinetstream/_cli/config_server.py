@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     Errors of the server or the key are raised as :class:`SinetError` for the
     command line to report.
     """
-    from sinetstream._configserver import ServerOptions, check_config, config_yaml
+    from sinetstream._config import check_config_document
+    from sinetstream._configserver import ServerOptions, config_yaml, fetch_config_file
 
     options = ServerOptions(args.auth_file, args.private_key, args.ca_bundle, args.timeout)
     if args.config_command == "fetch":
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if args.path is not None:
         raise UsageError("give a PATH or --config NAME, not both")
     label = f"config-server:{args.server_config}"
-    problems = check_config(args.server_config, options)
+    # Fetched with every secret decrypted, then checked as `config check` checks a file.
+    problems = check_config_document(fetch_config_file(args.server_config, options=options))
     for problem in problems:
         print(problem)
     if problems:

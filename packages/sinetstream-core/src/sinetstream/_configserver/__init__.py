@@ -1,14 +1,16 @@
 """Client of the SINETStream configuration server (``config=NAME``), as in 1.10.
 
-Three entry points, each taking the same :class:`ServerOptions` (``auth_file``,
+Two entry points, each taking the same :class:`ServerOptions` (``auth_file``,
 ``private_key``, ``ca_bundle``, ``timeout``), so that tests and the command
 line need not use the user's home directory:
 
 - :func:`fetch_config_file`: what ``MessageReader(config=NAME)`` and the other
   constructors load, secrets decrypted in memory only;
 - :func:`config_yaml`: the YAML text of ``sinetstream config fetch``, secrets
-  left as ``!sinetstream/encrypted``;
-- :func:`check_config`: the problems ``sinetstream config check --config`` reports.
+  left as ``!sinetstream/encrypted``.
+
+It imports nothing of ``_config`` but the file format (``_config_file``):
+``_config`` calls it for ``config=NAME``, never the other way round.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "PRIVATE_KEY_PATH",
     "ServerOptions",
-    "check_config",
     "config_yaml",
     "fetch_config_file",
 ]
@@ -138,15 +139,3 @@ def config_yaml(name: str, options: ServerOptions = ServerOptions()) -> str:
     heading = f"# {config.path}: secrets are encrypted for the key {options.private_key}\n"
     body: str = yaml.dump(document, Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=True)
     return heading + body
-
-
-def check_config(name: str, options: ServerOptions = ServerOptions()) -> list[str]:
-    """Problems of configuration ``name``, one line each (empty: none found).
-
-    Fetches it, decrypts every secret, then checks every service as
-    ``sinetstream config check`` checks a file. A configuration that cannot be
-    fetched or decrypted raises, as :func:`fetch_config_file` does.
-    """
-    from sinetstream._config import check_config_document
-
-    return check_config_document(fetch_config_file(name, options=options))
