@@ -5,6 +5,12 @@ in publish order. A message is kept until every current reader of its topic
 has passed it; while a topic has no reader, up to ``maxsize`` messages wait
 for the next one. A publish to a full topic blocks (backpressure) until the
 slowest reader catches up, or fails after the publish timeout.
+
+The lock is taken once per publish and once per *batch* on the reading side:
+a reader takes up to :data:`BATCH` records at a time and hands them out one
+by one without the lock. Its cursor (what it has passed) moves when it takes
+the next batch, or whenever a full topic, a seek, a close or :meth:`Broker.backlog`
+needs the exact position, so the rules above hold message by message.
 """
 
 from __future__ import annotations
@@ -12,19 +18,30 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sinetstream.error import SinetError
+from sinetstream.spi import PluginMessage
 
-__all__ = ["Broker", "Record", "broker", "reset"]
+__all__ = ["BATCH", "Broker", "Record", "broker", "reset"]
+
+#: Records a reader takes from a topic under one lock.
+BATCH = 256
+# A publisher blocked on a full topic looks again this often: a reader that
+# passes messages without taking a new batch does not wake it.
+_ROOM_POLL_S = 0.02
+_new_message = bytes.__new__
 
 
 @dataclass(frozen=True)
 class Record:
-    """One stored message: the ``raw`` object readers get with each message."""
+    """One stored message: the ``raw`` object readers get with each message.
+
+    ``value`` is a :class:`~sinetstream.spi.PluginMessage` (bytes carrying
+    ``timestamp``), so readers hand it to the core as it is.
+    """
 
     topic: str
     offset: int
@@ -36,30 +53,65 @@ class QueueFullError(SinetError):
     """A publish waited longer than ``publish_timeout_ms`` for room in a full topic."""
 
 
+def _as_message(value: bytes, timestamp: int) -> PluginMessage:
+    if type(value) is PluginMessage and value.timestamp == timestamp:
+        return value
+    message: PluginMessage = _new_message(PluginMessage, value)  # one copy, as bytes(value)
+    message.timestamp = timestamp
+    return message
+
+
 class _Topic:
-    __slots__ = ("base", "log", "maxsize", "name", "readers")
+    """A topic's log: ``log[i]`` has offset ``start + i``; offsets below ``base`` are gone."""
+
+    __slots__ = ("base", "log", "maxsize", "name", "start", "subs")
 
     def __init__(self, name: str, maxsize: int) -> None:
         self.name = name
         self.maxsize = maxsize
-        self.log: deque[Record] = deque()
-        self.base = 0  # offset of log[0]
-        self.readers: dict[int, int] = {}  # subscription id -> next offset to read
+        self.log: list[Record] = []
+        self.start = 0  # offset of log[0]
+        self.base = 0  # oldest retained offset (log[: base - start] awaits compaction)
+        self.subs: dict[Subscription, None] = {}  # readers, in subscription order
 
     @property
     def end(self) -> int:
-        return self.base + len(self.log)
+        return self.start + len(self.log)
 
-    def trim(self) -> None:
-        if not self.readers:
-            return
-        low = min(self.readers.values())
-        while self.log and self.base < low:
-            self.log.popleft()
-            self.base += 1
+    def retained(self) -> int:
+        return self.start + len(self.log) - self.base
 
-    def full(self) -> bool:
-        return len(self.log) >= self.maxsize
+    def trim(self) -> bool:
+        """Drop what every reader has passed; True when that made room in a full topic."""
+        if not self.subs:
+            return False
+        name = self.name
+        low = min(sub._cursor[name] for sub in self.subs)
+        if low <= self.base:
+            return False
+        was_full = self.retained() >= self.maxsize
+        self.base = low
+        drop = low - self.start
+        if drop == len(self.log) or drop >= 1024 or 2 * drop >= len(self.log):
+            del self.log[:drop]
+            self.start = low
+        return was_full and self.retained() < self.maxsize
+
+
+class _Batch:
+    """Records taken from one topic; ``next`` of them were handed out, ``passed`` counted."""
+
+    __slots__ = ("next", "passed", "records", "size", "topic")
+
+    def __init__(self, topic: str, records: list[Record]) -> None:
+        self.topic = topic
+        self.records = records
+        self.size = len(records)
+        self.next = 0  # moved by the reading thread alone, without the lock
+        self.passed = 0  # moved under the lock
+
+
+_NO_BATCH = _Batch("", [])
 
 
 class Subscription:
@@ -68,6 +120,8 @@ class Subscription:
     def __init__(self, broker: Broker, topics: Iterable[str]) -> None:
         self._broker = broker
         self._topics = list(dict.fromkeys(topics))
+        self._cursor: dict[str, int] = {}  # topic -> next offset not yet passed
+        self._batch = _NO_BATCH
         self._next = 0  # round-robin start, so one busy topic cannot starve another
         self.closed = False
 
@@ -78,6 +132,11 @@ class Subscription:
 
     def get(self, timeout: float | None) -> Record | None:
         """The next record on any subscribed topic; ``None`` after ``timeout`` seconds."""
+        batch = self._batch
+        i = batch.next
+        if i < batch.size:
+            batch.next = i + 1
+            return batch.records[i]
         return self._broker._get(self, timeout)
 
     def seek(self, to_end: bool) -> None:
@@ -87,6 +146,15 @@ class Subscription:
     def close(self) -> None:
         """Stop reading; the subscription's cursors no longer hold messages back."""
         self._broker._unsubscribe(self)
+
+    def _settle(self) -> str:
+        """Move the cursor past the records handed out so far (under the broker's lock)."""
+        batch = self._batch
+        handed = min(batch.next, batch.size)
+        if handed > batch.passed:
+            self._cursor[batch.topic] += handed - batch.passed
+            batch.passed = handed
+        return batch.topic
 
 
 class Broker:
@@ -99,7 +167,9 @@ class Broker:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting = 0  # threads in _cond.wait(): notify only when there are some
         self._topics: dict[str, _Topic] = {}
 
     def _topic(self, name: str) -> _Topic:
@@ -108,99 +178,134 @@ class Broker:
             topic = self._topics[name] = _Topic(name, self.maxsize)
         return topic
 
+    def _wait(self, timeout: float | None) -> None:
+        self._waiting += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._waiting -= 1
+
     def topics(self) -> list[str]:
         """Names of the topics that exist so far."""
-        with self._cond:
+        with self._lock:
             return sorted(self._topics)
 
     def backlog(self, topic: str) -> int:
         """How many messages ``topic`` currently retains."""
-        with self._cond:
+        with self._lock:
             t = self._topics.get(topic)
-            return len(t.log) if t is not None else 0
+            if t is None:
+                return 0
+            self._settle_readers(t)
+            return t.retained()
+
+    def _settle_readers(self, t: _Topic) -> None:
+        for sub in t.subs:
+            sub._settle()
+        if t.trim() and self._waiting:
+            self._cond.notify_all()
+
+    def _append(self, t: _Topic, value: bytes, timestamp: int) -> Record:
+        record = Record(t.name, t.start + len(t.log), _as_message(value, timestamp), timestamp)
+        t.log.append(record)
+        if self._waiting:
+            self._cond.notify_all()
+        return record
 
     def publish(
         self, topic: str, value: bytes, timestamp: int = 0, timeout: float | None = None
     ) -> Record:
         """Append ``value`` to ``topic``, waiting up to ``timeout`` s while it is full."""
+        with self._lock:
+            t = self._topics.get(topic) or self._topic(topic)
+            if t.start + len(t.log) - t.base >= t.maxsize:
+                self._wait_for_room(t, timeout)
+            return self._append(t, value, timestamp)
+
+    def _wait_for_room(self, t: _Topic, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            t = self._topic(topic)
-            while t.full():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise QueueFullError(
-                        f"queue topic {topic!r} is full ({t.maxsize} unread messages) and no "
-                        "reader made room in time; read faster, raise type_spec.maxsize or "
-                        "type_spec.publish_timeout_ms"
-                    )
-                self._cond.wait(remaining)
-            record = Record(topic, t.end, bytes(value), timestamp)
-            t.log.append(record)
-            self._cond.notify_all()
-            return record
+        while True:
+            self._settle_readers(t)
+            if t.retained() < t.maxsize:
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise QueueFullError(
+                    f"queue topic {t.name!r} is full ({t.maxsize} unread messages) and no "
+                    "reader made room in time; read faster, raise type_spec.maxsize or "
+                    "type_spec.publish_timeout_ms"
+                )
+            self._wait(_ROOM_POLL_S if remaining is None else min(remaining, _ROOM_POLL_S))
 
     def try_publish(self, topic: str, value: bytes, timestamp: int = 0) -> Record | None:
         """Append without waiting; ``None`` when the topic is full."""
-        with self._cond:
-            t = self._topic(topic)
-            if t.full():
-                return None
-            record = Record(topic, t.end, bytes(value), timestamp)
-            t.log.append(record)
-            self._cond.notify_all()
-            return record
+        with self._lock:
+            t = self._topics.get(topic) or self._topic(topic)
+            if t.retained() >= t.maxsize:
+                self._settle_readers(t)
+                if t.retained() >= t.maxsize:
+                    return None
+            return self._append(t, value, timestamp)
 
     def subscribe(self, topics: Iterable[str]) -> Subscription:
         """Start reading ``topics`` from their oldest retained message."""
         sub = Subscription(self, topics)
-        with self._cond:
+        with self._lock:
             for name in sub._topics:
                 t = self._topic(name)
-                t.readers[id(sub)] = t.base
+                sub._cursor[name] = t.base
+                t.subs[sub] = None
         return sub
 
     def _unsubscribe(self, sub: Subscription) -> None:
-        with self._cond:
+        with self._lock:
             if sub.closed:
                 return
             sub.closed = True
+            sub._settle()  # what was handed out is passed; the rest waits for others
+            sub._batch = _NO_BATCH
             for name in sub._topics:
                 t = self._topics.get(name)
                 if t is not None:
-                    t.readers.pop(id(sub), None)
+                    t.subs.pop(sub, None)
                     t.trim()
             self._cond.notify_all()
 
     def _seek(self, sub: Subscription, to_end: bool) -> None:
-        with self._cond:
+        with self._lock:
+            settled = sub._settle()
+            if settled:
+                self._topics[settled].trim()  # what was read is gone, as without batches
+            sub._batch = _NO_BATCH
             for name in sub._topics:
                 t = self._topics[name]
-                t.readers[id(sub)] = t.end if to_end else t.base
+                sub._cursor[name] = t.end if to_end else t.base
                 t.trim()
             self._cond.notify_all()
 
     def _take(self, sub: Subscription) -> Record | None:
+        """Start the subscription's next batch; its first record, or None if none is waiting."""
+        settled = sub._settle()
+        if settled and self._topics[settled].trim() and self._waiting:
+            self._cond.notify_all()  # a publisher waits for the room just made
         names = sub._topics
         n = len(names)
         for i in range(n):
             t = self._topics[names[(sub._next + i) % n]]
-            pos = t.readers[id(sub)]
-            if pos < t.end:
-                record = t.log[pos - t.base]
-                t.readers[id(sub)] = pos + 1
-                if pos == t.base:
-                    was_full = t.full()
-                    t.trim()
-                    if was_full and not t.full():
-                        self._cond.notify_all()
+            pos = sub._cursor[t.name]
+            if pos < t.start + len(t.log):
+                at = pos - t.start
+                batch = _Batch(t.name, t.log[at : at + BATCH])
+                batch.next = 1
+                sub._batch = batch
                 sub._next = (sub._next + i + 1) % n
-                return record
+                return batch.records[0]
+        sub._batch = _NO_BATCH
         return None
 
     def _get(self, sub: Subscription, timeout: float | None) -> Record | None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while True:
                 if sub.closed:
                     return None
@@ -210,11 +315,11 @@ class Broker:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
-                self._cond.wait(remaining)
+                self._wait(remaining)
 
     def wake_all(self) -> None:
         """Wake every waiting reader (used when one closes)."""
-        with self._cond:
+        with self._lock:
             self._cond.notify_all()
 
 

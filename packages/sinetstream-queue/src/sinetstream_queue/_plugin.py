@@ -25,7 +25,6 @@ from sinetstream.spi import (
     ConfigVersion,
     PluginAsyncMessageReader,
     PluginAsyncMessageWriter,
-    PluginMessage,
     PluginMessageReader,
     PluginMessageWriter,
     PublishPromise,
@@ -134,7 +133,7 @@ class QueueReader(_ReaderCommon, PluginMessageReader):
             if record is None:
                 return
             self._received += 1
-            yield PluginMessage(record.value, record.timestamp), record.topic, record
+            yield record.value, record.topic, record  # a PluginMessage, with the timestamp
 
 
 class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
@@ -188,7 +187,7 @@ class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
             if callback is None:
                 continue
             try:
-                callback(PluginMessage(record.value, record.timestamp), record.topic, record)
+                callback(record.value, record.topic, record)
             except Exception as exc:
                 failure = self._on_failure
                 if failure is not None:
