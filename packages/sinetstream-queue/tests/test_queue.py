@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -260,3 +261,10 @@ def test_the_reader_gets_the_writers_timestamp_and_record(name: str) -> None:
         assert message.raw == record
         assert message.timestamp_us == record.timestamp == 1_500_000
         assert message.raw.value.endswith(b"x")  # the wire bytes, as published
+        # built without the dataclass __init__, but the same frozen Record
+        same = sinetstream_queue.Record("t", record.offset, record.value, record.timestamp)
+        assert record == same
+        assert hash(record) == hash(same)
+        assert repr(record) == repr(same)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            record.offset = 5  # type: ignore[misc]

@@ -49,6 +49,22 @@ class Record:
     timestamp: int
 
 
+_new_object = object.__new__
+
+
+def _record(topic: str, offset: int, value: bytes, timestamp: int) -> Record:
+    """``Record(topic, offset, value, timestamp)``, without the frozen dataclass's
+    ``__init__`` (four ``object.__setattr__`` calls): the same object, with its
+    fields written to its ``__dict__``, at half the cost."""
+    record: Record = _new_object(Record)
+    fields = record.__dict__
+    fields["topic"] = topic
+    fields["offset"] = offset
+    fields["value"] = value
+    fields["timestamp"] = timestamp
+    return record
+
+
 class QueueFullError(SinetError):
     """A publish waited longer than ``publish_timeout_ms`` for room in a full topic."""
 
@@ -206,7 +222,7 @@ class Broker:
             self._cond.notify_all()
 
     def _append(self, t: _Topic, value: bytes, timestamp: int) -> Record:
-        record = Record(t.name, t.start + len(t.log), _as_message(value, timestamp), timestamp)
+        record = _record(t.name, t.start + len(t.log), _as_message(value, timestamp), timestamp)
         t.log.append(record)
         if self._waiting:
             self._cond.notify_all()
@@ -216,11 +232,16 @@ class Broker:
         self, topic: str, value: bytes, timestamp: int = 0, timeout: float | None = None
     ) -> Record:
         """Append ``value`` to ``topic``, waiting up to ``timeout`` s while it is full."""
-        with self._lock:
+        # acquire/release: half the instructions of ``with`` (the body cannot raise
+        # before the try)
+        self._lock.acquire()
+        try:
             t = self._topics.get(topic) or self._topic(topic)
             if t.start + len(t.log) - t.base >= t.maxsize:
                 self._wait_for_room(t, timeout)
             return self._append(t, value, timestamp)
+        finally:
+            self._lock.release()
 
     def _wait_for_room(self, t: _Topic, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
