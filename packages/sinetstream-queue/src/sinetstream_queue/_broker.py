@@ -25,13 +25,18 @@ from typing import Any
 from sinetstream.error import SinetError
 from sinetstream.spi import PluginMessage
 
-__all__ = ["BATCH", "Broker", "Record", "broker", "reset"]
+__all__ = ["BATCH", "LINGER_S", "Broker", "Record", "broker", "reset"]
 
 #: Records a reader takes from a topic under one lock.
 BATCH = 256
 # A publisher blocked on a full topic looks again this often: a reader that
 # passes messages without taking a new batch does not wake it.
 _ROOM_POLL_S = 0.02
+# A reader that found messages on its last take and then none waits this long
+# for more without being woken per message: a writer whose codec releases the
+# GIL (zlib, AES) would otherwise hand the GIL to the reader, and back, once per
+# message. A reader that found none is idle and is woken by the next publish.
+LINGER_S = 0.0005
 _new_message = bytes.__new__
 
 
@@ -139,6 +144,7 @@ class Subscription:
         self._cursor: dict[str, int] = {}  # topic -> next offset not yet passed
         self._batch = _NO_BATCH
         self._next = 0  # round-robin start, so one busy topic cannot starve another
+        self._streaming = False  # its last take found a record: it lingers before waiting
         self.closed = False
 
     @property
@@ -186,6 +192,7 @@ class Broker:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._waiting = 0  # threads in _cond.wait(): notify only when there are some
+        self._lingering = 0  # of which readers lingering, which a publish does not wake
         self._topics: dict[str, _Topic] = {}
 
     def _topic(self, name: str) -> _Topic:
@@ -200,6 +207,13 @@ class Broker:
             self._cond.wait(timeout)
         finally:
             self._waiting -= 1
+
+    def _linger(self, timeout: float) -> None:
+        self._lingering += 1
+        try:
+            self._wait(timeout)
+        finally:
+            self._lingering -= 1
 
     def topics(self) -> list[str]:
         """Names of the topics that exist so far."""
@@ -224,7 +238,7 @@ class Broker:
     def _append(self, t: _Topic, value: bytes, timestamp: int) -> Record:
         record = _record(t.name, t.start + len(t.log), _as_message(value, timestamp), timestamp)
         t.log.append(record)
-        if self._waiting:
+        if self._waiting > self._lingering:
             self._cond.notify_all()
         return record
 
@@ -320,6 +334,7 @@ class Broker:
                 batch.next = 1
                 sub._batch = batch
                 sub._next = (sub._next + i + 1) % n
+                sub._streaming = True
                 return batch.records[0]
         sub._batch = _NO_BATCH
         return None
@@ -336,7 +351,11 @@ class Broker:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
-                self._wait(remaining)
+                if sub._streaming:
+                    sub._streaming = False
+                    self._linger(LINGER_S if remaining is None else min(remaining, LINGER_S))
+                else:
+                    self._wait(remaining)
 
     def wake_all(self) -> None:
         """Wake every waiting reader (used when one closes)."""
