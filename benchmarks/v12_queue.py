@@ -169,29 +169,17 @@ class QueueAsyncReader(PluginAsyncMessageReader):
         self._on_failure = on_failure
 
 
-class QueueWriterFor110(QueueWriter):
-    """:class:`QueueWriter` with the constructor the reference 1.10 calls."""
+def _for_110(cls: type[Any]) -> type[Any]:
+    """``cls`` with the constructor the reference 1.10 calls, ``(confver, params)``."""
 
-    def __init__(self, confver: Any, params: dict[str, Any]) -> None:
-        super().__init__(params)
+    def __init__(self: Any, confver: Any, params: dict[str, Any]) -> None:
+        cls.__init__(self, params)
 
-
-class QueueReaderFor110(QueueReader):
-    """:class:`QueueReader` with the constructor the reference 1.10 calls."""
-
-    def __init__(self, confver: Any, params: dict[str, Any]) -> None:
-        super().__init__(params)
+    name = f"{cls.__name__}For110"
+    return type(name, (cls,), {"__init__": __init__, "__qualname__": name, "__doc__": cls.__doc__})
 
 
-class QueueAsyncWriterFor110(QueueAsyncWriter):
-    """:class:`QueueAsyncWriter` with the constructor the reference 1.10 calls."""
-
-    def __init__(self, confver: Any, params: dict[str, Any]) -> None:
-        super().__init__(params)
-
-
-class QueueAsyncReaderFor110(QueueAsyncReader):
-    """:class:`QueueAsyncReader` with the constructor the reference 1.10 calls."""
-
-    def __init__(self, confver: Any, params: dict[str, Any]) -> None:
-        super().__init__(params)
+QueueWriterFor110 = _for_110(QueueWriter)
+QueueReaderFor110 = _for_110(QueueReader)
+QueueAsyncWriterFor110 = _for_110(QueueAsyncWriter)
+QueueAsyncReaderFor110 = _for_110(QueueAsyncReader)
