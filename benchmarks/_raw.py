@@ -132,6 +132,21 @@ class RawImpl:
             now = time.perf_counter()
         return wl.Measurement(n, n * len(payload), now - start)
 
+    def roundtrip(self, job: dict[str, Any]) -> Any:
+        """Time the bare primitive's encode and decode of one payload, back to back."""
+        wl = self.workload
+        payload = wl.make_payload(job["size"], job.get("kind", "text"))
+        encode, decode = _primitive(job["params"])
+        n = 0
+        start = now = time.perf_counter()
+        deadline = start + job["duration"]
+        while now < deadline:
+            for _ in range(64):
+                decode(encode(payload))
+            n += 64
+            now = time.perf_counter()
+        return wl.Measurement(n, n * len(payload), now - start)
+
     # -- writers -----------------------------------------------------------------------
 
     def write(self, job: dict[str, Any]) -> Any:

@@ -58,6 +58,42 @@ def open_times(seconds: list[float]) -> dict[str, Any]:
     }
 
 
+def register_v12_plugin() -> None:
+    """Make ``type: v12queue`` (``v12_queue.py``) an installed plugin, before ``sinetstream``
+    is imported (the reference reads its entry points at import).
+
+    A dist-info directory with an ``entry_points.txt``, on ``sys.path``: what
+    ``pip install`` of a plugin would leave. The reference 1.10 gets the
+    ``*For110`` classes, which take its ``(confver, params)`` constructor.
+    """
+    from importlib import metadata
+
+    try:
+        metadata.version("sinetstream-core")
+        suffix, variant = "", "ours"
+    except metadata.PackageNotFoundError:
+        suffix, variant = "For110", "ref"
+    root = HERE.parent / ".bench" / f"v12-plugin-{variant}"
+    dist_info = root / "bench_v12_queue-1.2.0.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: bench-v12-queue\nVersion: 1.2.0\n"
+    )
+    groups = {
+        "reader": "QueueReader",
+        "writer": "QueueWriter",
+        "async_reader": "QueueAsyncReader",
+        "async_writer": "QueueAsyncWriter",
+    }
+    (dist_info / "entry_points.txt").write_text(
+        "".join(
+            f"[sinetstream.{group}]\nv12queue = v12_queue:{name}{suffix}\n\n"
+            for group, name in groups.items()
+        )
+    )
+    sys.path[:0] = [str(root), str(HERE)]
+
+
 def describe(api: ModuleType) -> dict[str, Any]:
     """Name and version of the implementation under test."""
     from importlib import metadata
@@ -149,6 +185,8 @@ def main() -> int:
         out.write(json.dumps(obj) + "\n")
         out.flush()
 
+    if args.impl == "sinetstream":
+        register_v12_plugin()
     workload = load_workload()
     impl: Any
     if args.impl == "raw":

@@ -4,7 +4,8 @@ Measures, in one run, messages/s and MB/s (and p50/p99 publish latency for
 sync writers) of:
 
 * the codec alone (plain, gzip, zstd, AES-GCM-256, AES-CBC-256) at 100 B, 1 KiB, 64 KiB;
-* the queue backend end to end;
+* the queue backend end to end (plain at every size; AES-GCM and gzip at 1 KiB);
+* a plugin written to the v1.2 guide (``v12_queue.py``) through ours and the reference;
 * MQTT (a private Mosquitto) and Kafka (Tansu) end to end: sync writer, async
   writer, async writer with AES-GCM, reader; MQTT at QoS 0 and 1;
 
@@ -16,7 +17,7 @@ every case is run once per round with the order of implementations rotated,
 and rounds repeat the whole sweep, so machine drift hits all alike. Medians
 over rounds are reported. Writes ``docs/performance.md`` and ``docs/perf-*.png``.
 
-Usage: ``python benchmarks/run.py [--rounds 5] [--sections codec,queue,mqtt,kafka]``.
+Usage: ``python benchmarks/run.py [--rounds 5] [--sections codec,queue,plugin,mqtt,kafka]``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ CODECS: dict[str, dict[str, Any]] = {
     },
 }
 AES_GCM = CODECS["aes-gcm-256"]
+#: ``type:`` of the v1.2-guide plugin of the bench (``v12_queue.py``, registered by the driver).
+V12_TYPE = "v12queue"
 RESULTS = ROOT / ".bench" / "results.json"
 
 
@@ -319,21 +322,55 @@ def codec_cases(duration: float) -> list[Case]:
     return cases
 
 
-def queue_cases() -> list[Case]:
+def _perf_job(backend: str, size: int, async_api: bool, codec: str, per_s: float) -> dict[str, Any]:
+    """A writer and a reader of ``backend`` in one process (the perftool round)."""
+    topic = f"bench-{backend}-{uuid.uuid4().hex[:8]}"
+    common = {"no_config": True, "type": backend, "consistency": "AT_LEAST_ONCE"}
+    common.update(CODECS[codec])
+    return {
+        "op": "perf",
+        "writer_params": {**common, "topic": topic},
+        "reader_params": {**common, "topics": topic, "receive_timeout_ms": 2000},
+        "size": size,
+        "count": count_for(size, per_s, 1.0, 64 << 20),
+        "async": async_api,
+        # compressible text for compression, as the codec cases; random bytes otherwise
+        "kind": "text" if CODECS[codec].get("data_compression") else "random",
+    }
+
+
+def queue_cases(duration: float) -> list[Case]:
+    """The queue backend at every size, plain; and at 1 KiB with AES-GCM and gzip (issue 17).
+
+    The gzip case also times the bare zlib round trip (compress and decompress
+    the same payload), the ceiling of any pipeline around it.
+    """
     cases = []
     for size in SIZES:
         for async_api in (False, True):
-            topic = f"bench-queue-{uuid.uuid4().hex[:8]}"
-            common = {"no_config": True, "type": "queue", "consistency": "AT_LEAST_ONCE"}
-            job = {
-                "op": "perf",
-                "writer_params": {**common, "topic": topic},
-                "reader_params": {**common, "topics": topic, "receive_timeout_ms": 2000},
-                "size": size,
-                "count": count_for(size, 30000, 1.0, 64 << 20),
-                "async": async_api,
-            }
+            job = _perf_job("queue", size, async_api, "plain", 100000)
             cases.append(Case("queue", "async" if async_api else "sync", size, "", {"ours": job}))
+    for codec in ("aes-gcm-256", "gzip"):
+        jobs = {"ours": _perf_job("queue", 1024, False, codec, 60000)}
+        if codec == "gzip":
+            jobs["raw"] = {
+                "op": "roundtrip",
+                "params": CODECS[codec],
+                "size": 1024,
+                "kind": "text",
+                "duration": duration,
+            }
+        cases.append(Case("queue", "sync", 1024, codec, jobs))
+    return cases
+
+
+def plugin_cases() -> list[Case]:
+    """A v1.2-guide plugin (``v12_queue.py``) through ours and through the reference (issue 17)."""
+    cases = []
+    sweep = [("plain", size) for size in SIZES] + [("aes-gcm-256", 1024), ("gzip", 1024)]
+    for codec, size in sweep:
+        job = _perf_job(V12_TYPE, size, False, codec, 60000)
+        cases.append(Case("plugin", "sync", size, codec, {"ours": job, "ref": job}))
     return cases
 
 
@@ -526,7 +563,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (>= 3)")
     parser.add_argument(
-        "--sections", default="codec,queue,mqtt,kafka", help="comma-separated subset"
+        "--sections", default="codec,queue,plugin,mqtt,kafka", help="comma-separated subset"
     )
     parser.add_argument(
         "--modes",
@@ -576,7 +613,7 @@ def main() -> int:
         if ref_python:
             drivers["ref"] = Driver("ref", ref_python, "sinetstream")
             stack.callback(drivers["ref"].close)
-        if {"mqtt", "kafka", "codec"} & set(sections):
+        if {"mqtt", "kafka", "codec", "queue"} & set(sections):
             drivers["raw"] = Driver("raw", sys.executable, "raw")
             stack.callback(drivers["raw"].close)
         if {"mqtt", "kafka"} & set(sections):
@@ -591,7 +628,9 @@ def main() -> int:
                 if "queue" not in backends:
                     skipped["queue"] = "sinetstream-queue is not installed (or core not ready)"
                     continue
-                all_cases += queue_cases()
+                all_cases += queue_cases(args.codec_duration)
+            elif section == "plugin":
+                all_cases += plugin_cases()
             elif section in ("mqtt", "kafka"):
                 package = f"sinetstream-{section}"
                 if section not in backends and not args.baselines_anyway:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -185,3 +186,91 @@ def test_seek_to_end_skips_retained_and_beginning_rereads_them(name: str) -> Non
     with _reader(name) as r:
         r.seek_to_beginning()
         assert [m.value for m in r] == [b"kept"]
+
+
+# Readers take records in batches (one lock per batch); these pin the rules that
+# must still hold message by message.
+
+
+def test_a_closed_reader_leaves_what_it_did_not_read_for_the_next(name: str) -> None:
+    with _writer(name) as w:
+        for i in range(5):
+            w.publish(b"%d" % i)
+    with _reader(name) as r:
+        assert next(iter(r)).value == b"0"
+    with _reader(name) as r:
+        assert [m.value for m in r] == [b"1", b"2", b"3", b"4"]
+
+
+def test_seek_to_beginning_after_a_partial_read_rereads_only_the_unread(name: str) -> None:
+    with _reader(name) as r, _writer(name) as w:
+        for i in range(4):
+            w.publish(b"%d" % i)
+        it = iter(r)
+        assert [next(it).value, next(it).value] == [b"0", b"1"]
+        r.seek_to_beginning()
+        assert [m.value for m in r] == [b"2", b"3"]
+
+
+def test_backlog_counts_messages_as_they_are_read(name: str) -> None:
+    broker = sinetstream_queue.broker(name)
+    with _reader(name) as r, _writer(name) as w:
+        for i in range(3):
+            w.publish(b"%d" % i)
+        it = iter(r)
+        next(it)
+        assert broker.backlog("t") == 2
+        assert r.metrics.raw["backlog"] == {"t": 2}
+
+
+def test_reading_one_message_makes_room_for_one_publish(name: str) -> None:
+    with _reader(name, maxsize=3) as r, _writer(name, maxsize=3, publish_timeout_ms=0) as w:
+        for i in range(3):
+            w.publish(b"%d" % i)
+        with pytest.raises(sinetstream_queue.QueueFullError):
+            w.publish(b"no room")
+        it = iter(r)
+        assert next(it).value == b"0"
+        w.publish(b"3")  # room made by the one message read, without a wait
+        with pytest.raises(sinetstream_queue.QueueFullError):
+            w.publish(b"no room either")
+        assert [m.value for m in r] == [b"1", b"2", b"3"]
+
+
+def test_a_blocked_publish_resumes_when_a_reader_reads_one_message(name: str) -> None:
+    with _reader(name, maxsize=2) as r, _writer(name, maxsize=2, publish_timeout_ms=5000) as w:
+        w.publish(b"0")
+        w.publish(b"1")
+        it = iter(r)
+        done = threading.Event()
+
+        def blocked() -> None:
+            w2 = _writer(name, maxsize=2, publish_timeout_ms=5000)
+            with w2:
+                w2.publish(b"2")
+            done.set()
+
+        t = threading.Thread(target=blocked)
+        t.start()
+        time.sleep(0.1)
+        assert not done.is_set()
+        assert next(it).value == b"0"  # the reader stops after one message
+        assert done.wait(2)
+        t.join()
+        assert [m.value for m in r] == [b"1", b"2"]
+
+
+def test_the_reader_gets_the_writers_timestamp_and_record(name: str) -> None:
+    with _reader(name) as r, _writer(name) as w:
+        record = w.publish(b"x", timestamp=1.5)
+        (message,) = list(r)
+        assert message.raw == record
+        assert message.timestamp_us == record.timestamp == 1_500_000
+        assert message.raw.value.endswith(b"x")  # the wire bytes, as published
+        # built without the dataclass __init__, but the same frozen Record
+        same = sinetstream_queue.Record("t", record.offset, record.value, record.timestamp)
+        assert record == same
+        assert hash(record) == hash(same)
+        assert repr(record) == repr(same)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            record.offset = 5  # type: ignore[misc]

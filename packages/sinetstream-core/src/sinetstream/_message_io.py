@@ -133,9 +133,12 @@ class MessageIO:
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             self._opened = True
+            self._live = self._plugin
             return self
 
     _opened = False
+    # The plugin while open, else None: what the per-message paths check.
+    _live: Any = None
 
     def _before_open(self, plugin: Any) -> None:
         """Hook for subclasses: wire callbacks before the plugin opens."""
@@ -157,6 +160,7 @@ class MessageIO:
                 return
             self._raw_at_close = self._raw_metrics()
             self._opened = False
+            self._live = None
             plugin, self._plugin = self._plugin, None
             try:
                 plugin.close()

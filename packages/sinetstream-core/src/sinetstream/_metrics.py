@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = ["Metrics", "MetricsRecorder"]
 
+_now = time.time
+
 
 class Metrics:
     """A snapshot of one reader's or writer's counters.
@@ -134,45 +136,72 @@ class Metrics:
 
 
 class MetricsRecorder:
-    """The live counters behind :class:`Metrics`; updated from any thread."""
+    """The live counters behind :class:`Metrics`; updated from any thread.
 
-    __slots__ = ("_lock", "_m")
+    A message is counted without a lock: :meth:`message` appends its sizes
+    and time to a flat list (one atomic ``extend``), and those are folded into
+    the totals under the lock, :data:`FOLD_AT` messages at a time with C-level
+    slices, ``sum``, ``min`` and ``max``, and whenever the counters are read or
+    reset. A lock per message cost more than the rest of the counting (``with
+    lock``: 2000 instructions of a 4800-instruction call).
+    """
+
+    __slots__ = ("_lock", "_m", "_pending")
+
+    #: Messages appended before they are folded into the totals.
+    FOLD_AT = 1024
+    _FIELDS = 4  # per message in _pending: size, uncompressed, compressed, time
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._m = Metrics()
         self._m.start_time = self._m.end_time = time.time()
+        self._pending: list[float] = []
 
     def reset(self) -> None:
         """Zero every counter and restart the clock."""
         fresh = Metrics()
         fresh.start_time = fresh.end_time = time.time()
         with self._lock:
+            del self._pending[:]
             self._m = fresh
 
     def message(self, size: int, uncompressed: int, compressed: int) -> None:
         """Count one message of ``size`` wire bytes."""
-        now = time.time()
+        pending = self._pending
+        pending.extend((size, uncompressed, compressed, _now()))
+        if len(pending) >= self.FOLD_AT * self._FIELDS:
+            self._fold()
+
+    def _fold(self) -> None:
         with self._lock:
+            pending = self._pending
+            counted = pending[:]
+            # Only those: a message appended meanwhile stays for the next fold.
+            del pending[: len(counted)]
+            if not counted:
+                return
+            sizes = counted[0::4]
             m = self._m
-            m.msg_count_total += 1
-            m.msg_bytes_total += size
-            m.msg_uncompressed_bytes_total += uncompressed
-            m.msg_compressed_bytes_total += compressed
-            if m.msg_size_min is None or size < m.msg_size_min:
-                m.msg_size_min = size
-            if m.msg_size_max is None or size > m.msg_size_max:
-                m.msg_size_max = size
-            m.end_time = now
+            m.msg_count_total += len(sizes)
+            m.msg_bytes_total += int(sum(sizes))
+            m.msg_uncompressed_bytes_total += int(sum(counted[1::4]))
+            m.msg_compressed_bytes_total += int(sum(counted[2::4]))
+            low, high = int(min(sizes)), int(max(sizes))
+            if m.msg_size_min is None or low < m.msg_size_min:
+                m.msg_size_min = low
+            if m.msg_size_max is None or high > m.msg_size_max:
+                m.msg_size_max = high
+            m.end_time = max(m.end_time, max(counted[3::4]))  # noqa: PLW3301 - one C pass
 
     def error(self, invalid_message: bool = False) -> None:
         """Count one error (and, if so, one invalid message that was skipped or raised)."""
-        now = time.time()
+        now = _now()
         with self._lock:
             self._m.error_count_total += 1
             if invalid_message:
                 self._m.invalid_message_count_total += 1
-            self._m.end_time = now
+            self._m.end_time = max(self._m.end_time, now)
 
     def callback_error(self) -> None:
         """Count one exception raised by the user's ``on_message`` callback."""
@@ -181,6 +210,7 @@ class MetricsRecorder:
 
     def snapshot(self, raw: Any = None) -> Metrics:
         """A copy of the counters, with ``raw`` attached."""
+        self._fold()
         out = Metrics()
         with self._lock:
             for name in Metrics.__slots__:

@@ -18,16 +18,20 @@ from ._crypto_config import parse_crypto, warn_if_unauthenticated
 from ._value_type import resolve_value_type
 from ._wire import (
     AVRO_PREFIX,
+    CONTINUED_BYTES,
     V3_MARKER,
     AvroUnpacker,
     TimestampEncoder,
     encode_varint,
+    v3_plain_prefix,
 )
 from .error import InvalidArgumentError, InvalidMessageError, SinetError
 
 __all__ = ["Decoder", "Encoder", "flag_param"]
 
 _V3_HEADER_LEN = 6
+# Where the timestamp starts in an unencrypted v3 message: after the header and Avro prefix.
+_PLAIN_BODY_AT = 16
 
 
 def flag_param(params: Mapping[str, Any], name: str) -> bool:
@@ -68,8 +72,8 @@ class Encoder:
         "_encrypt",
         "_plain_prefix",
         "_serialize",
-        "_size_cache",
         "_stamp",
+        "_tail",
         "_user_data_only",
         "compression",
         "encryption",
@@ -109,9 +113,10 @@ class Encoder:
         # header ‖ encrypt(data) in one call, or None when encryption is off
         self._encrypt = None if encryptor is None else encryptor.sealer(header)
         self._stamp = TimestampEncoder().encode
-        # (payload size, its Avro length varint): sizes repeat from message to
-        # message; one entry, replaced atomically.
-        self._size_cache: tuple[int, bytes] = (-1, b"")
+        # (timestamp z >> 7, payload size, the bytes between the timestamp's first
+        # byte and the payload): both repeat from message to message (the timestamp
+        # part for 64 µs). One entry, replaced atomically; -1 never matches.
+        self._tail: tuple[int, int, bytes] = (-1, -1, b"")
 
     def encode(self, value: Any, timestamp_us: int) -> tuple[bytes, int, int]:
         """Return ``(wire_bytes, uncompressed_size, compressed_size)``.
@@ -149,18 +154,17 @@ class Encoder:
         encrypt = self._encrypt
         if self._user_data_only:
             return (payload if encrypt is None else encrypt(payload)), uncompressed, compressed
-        first, rest = self._stamp(timestamp_us)  # raises if it does not fit 64 bits
-        size_cache = self._size_cache
-        if size_cache[0] == compressed:
-            size = size_cache[1]
+        z = (timestamp_us << 1) ^ (timestamp_us >> 63)  # the Avro long's zig-zag form
+        hi, size, tail = self._tail
+        if hi == z >> 7 and size == compressed:
+            first = CONTINUED_BYTES[z & 0x7F]
         else:
-            size = encode_varint(compressed << 1)
-            self._size_cache = (compressed, size)
+            first, tail = self._new_tail(timestamp_us, compressed)
         if encrypt is None:
-            wire = b"".join((self._plain_prefix, first, rest, size, payload))
+            wire = b"".join((self._plain_prefix, first, tail, payload))
             return wire, uncompressed, compressed
         return (
-            encrypt(b"".join((AVRO_PREFIX, first, rest, size, payload))),
+            encrypt(b"".join((AVRO_PREFIX, first, tail, payload))),
             uncompressed,
             compressed,
         )
@@ -169,6 +173,14 @@ class Encoder:
     def serializer(self) -> Callable[[Any], Any] | None:
         """The effective serializer: ``value_serializer`` if given, else the value type's."""
         return self._serialize
+
+    def _new_tail(self, timestamp_us: int, size: int) -> tuple[bytes, bytes]:
+        """The timestamp varint's first byte, and its other bytes with the length varint."""
+        first, rest = self._stamp(timestamp_us)  # raises if it does not fit 64 bits
+        tail = rest + encode_varint(size << 1)
+        if rest:  # a timestamp of 2+ varint bytes: its first byte has the continuation bit
+            self._tail = (((timestamp_us << 1) ^ (timestamp_us >> 63)) >> 7, size, tail)
+        return first, tail
 
     def _as_bytes(self, payload: Any) -> bytes:
         if isinstance(payload, (bytes, bytearray, memoryview)):
@@ -199,10 +211,12 @@ class Decoder:
     """Built once when a reader opens; :meth:`decode` is the per-message hot path."""
 
     __slots__ = (
+        "_body",
         "_decompress",
         "_decrypt",
         "_deserialize",
         "_max_version",
+        "_plain_prefix",
         "_unpack",
         "_user_data_only",
         "compression",
@@ -233,7 +247,11 @@ class Decoder:
             self._decrypt = decryptor.decrypt
             self.encryption = config.describe()
             self._max_version = decryptor.max_version
-        self._unpack = AvroUnpacker().unpack
+        unpacker = AvroUnpacker()
+        self._unpack = unpacker.unpack
+        self._body = unpacker.body
+        plain = self.message_format >= 3 and not self._user_data_only and self._decrypt is None
+        self._plain_prefix = v3_plain_prefix() if plain else None
 
     @property
     def deserializer(self) -> Callable[[bytes], Any] | None:
@@ -241,46 +259,23 @@ class Decoder:
         return self._deserialize
 
     def decode(
-        self, message: bytes | bytearray | memoryview, plugin_timestamp_us: int = 0
+        self, message: bytes | bytearray | memoryview, plugin_timestamp_us: int | None = None
     ) -> tuple[Any, int, int, int]:
         """Return ``(value, timestamp_us, uncompressed_size, compressed_size)``.
 
-        ``plugin_timestamp_us`` is the timestamp used with ``user_data_only``.
-        Raises :class:`InvalidMessageError` (only) for any undecodable message.
+        ``plugin_timestamp_us`` is the timestamp used with ``user_data_only``
+        (default: the message's own ``timestamp``, as a :class:`PluginMessage`
+        has, else 0). Raises :class:`InvalidMessageError` (only) for any undecodable message.
         """
         try:
             # A bytes subclass (e.g. PluginMessage) is used as is, without a copy.
             data = message if isinstance(message, bytes) else bytes(message)
-            decrypt = self._decrypt
-            if self._user_data_only:
-                payload = data if decrypt is None else decrypt(self._max_version, data, 0)
-                timestamp_us = plugin_timestamp_us
+            if data[:_PLAIN_BODY_AT] == self._plain_prefix:
+                # The common case, recognised with one comparison: a v3 header with
+                # key version 0 and the Avro prefix, to a reader without encryption.
+                timestamp_us, payload = self._body(data, _PLAIN_BODY_AT)
             else:
-                if (
-                    self.message_format >= 3
-                    and len(data) > _V3_HEADER_LEN
-                    and data[:4] == V3_MARKER
-                ):
-                    key_version = (data[4] << 8) | data[5]
-                    start = _V3_HEADER_LEN
-                else:
-                    # Version 2 message (or a v2 reader): no header, the reader's newest key.
-                    key_version = self._max_version
-                    start = 0
-                if decrypt is None:
-                    if key_version:
-                        raise InvalidMessageError(
-                            f"invalid key_version={key_version}: the message is encrypted "
-                            "but this reader has data_encryption off"
-                        )
-                    timestamp_us, payload = self._unpack(data, start)
-                else:
-                    if not key_version:
-                        raise InvalidMessageError(
-                            "invalid key_version=0: the message is not encrypted "
-                            "but this reader has data_encryption on"
-                        )
-                    timestamp_us, payload = self._unpack(decrypt(key_version, data, start))
+                timestamp_us, payload = self._unframe(data, plugin_timestamp_us)
             compressed = len(payload)
             if self._decompress is not None:
                 payload = self._decompress(payload)
@@ -294,6 +289,35 @@ class Decoder:
                 f"cannot decode message: {type(exc).__name__}: {exc}"
             ) from exc
         return value, timestamp_us, uncompressed, compressed
+
+    def _unframe(self, data: bytes, plugin_timestamp_us: int | None) -> tuple[int, bytes]:
+        """``(timestamp_us, payload)`` of any message: v2 or v3, encrypted or not."""
+        decrypt = self._decrypt
+        if self._user_data_only:
+            payload = data if decrypt is None else decrypt(self._max_version, data, 0)
+            if plugin_timestamp_us is None:
+                plugin_timestamp_us = getattr(data, "timestamp", 0)
+            return plugin_timestamp_us, payload
+        if self.message_format >= 3 and len(data) > _V3_HEADER_LEN and data[:4] == V3_MARKER:
+            key_version = (data[4] << 8) | data[5]
+            start = _V3_HEADER_LEN
+        else:
+            # Version 2 message (or a v2 reader): no header, the reader's newest key.
+            key_version = self._max_version
+            start = 0
+        if decrypt is None:
+            if key_version:
+                raise InvalidMessageError(
+                    f"invalid key_version={key_version}: the message is encrypted "
+                    "but this reader has data_encryption off"
+                )
+            return self._unpack(data, start)
+        if not key_version:
+            raise InvalidMessageError(
+                "invalid key_version=0: the message is not encrypted "
+                "but this reader has data_encryption on"
+            )
+        return self._unpack(decrypt(key_version, data, start))
 
     def __repr__(self) -> str:
         return (

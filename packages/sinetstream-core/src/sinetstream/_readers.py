@@ -138,7 +138,7 @@ class _ReaderBase(MessageIO):
     def _decode_message(self, data: bytes, topic: str | None, raw: Any) -> Message | None:
         """Decode one received message; ``None`` when it is skipped as invalid."""
         try:
-            value, tstamp, unc, comp = self._decode(data, getattr(data, "timestamp", 0))
+            value, tstamp, unc, comp = self._decode(data)
         except InvalidMessageError as exc:
             if self._counted_invalid(exc, f" on topic {topic!r}"):
                 return None

@@ -28,6 +28,7 @@ __all__ = [
     "TimestampEncoder",
     "AVRO_MARKER",
     "AVRO_PREFIX",
+    "CONTINUED_BYTES",
     "MAX_KEY_VERSION",
     "V3_HEADER_LEN",
     "V3_MARKER",
@@ -62,8 +63,8 @@ _MAX_VARINT_BYTES = 10  # a 64-bit value needs at most 10 groups of 7 bits
 
 # Single-byte varints are by far the most common lengths; look them up.
 _SMALL_VARINTS = tuple(bytes((i,)) for i in range(0x80))
-# First byte of a longer varint: 7 low bits with the continuation bit.
-_CONTINUED = tuple(bytes((i | 0x80,)) for i in range(0x80))
+#: First byte of a longer varint, by its 7 low bits (with the continuation bit set).
+CONTINUED_BYTES = tuple(bytes((i | 0x80,)) for i in range(0x80))
 
 
 def zigzag_encode(n: int) -> int:
@@ -169,15 +170,18 @@ class TimestampEncoder:
     """Zig-zag varint of successive timestamps, for a writer's hot path.
 
     Timestamps of successive messages share all but their lowest 7 bits most
-    of the time, so the varint of ``z >> 7`` is cached (one entry, replaced
-    atomically, so concurrent use is safe). :meth:`encode` returns the two
+    of the time, so the varint of ``z >> 7`` is cached; when that changes
+    (every 64 µs) it is rebuilt from a second cache, of ``z >> 14`` (every
+    8 ms), instead of a byte loop. Each cache is one entry, replaced
+    atomically, so concurrent use is safe. :meth:`encode` returns the two
     parts to join.
     """
 
-    __slots__ = ("_cache",)
+    __slots__ = ("_cache", "_cache14")
 
     def __init__(self) -> None:
         self._cache: tuple[int, bytes] = (-1, b"")
+        self._cache14: tuple[int, bytes] = (-1, b"")
 
     def encode(self, timestamp_us: int) -> tuple[bytes, bytes]:
         """``(first byte(s), rest)`` of the Avro long ``timestamp_us``.
@@ -190,45 +194,75 @@ class TimestampEncoder:
         hi = z >> 7
         cache = self._cache
         if cache[0] != hi:
+            cache = (hi, self._rest(hi, timestamp_us))
+            self._cache = cache
+        return CONTINUED_BYTES[z & 0x7F], cache[1]
+
+    def _rest(self, hi: int, timestamp_us: int) -> bytes:
+        """The varint of ``hi`` (``z >> 7``), its own high part from the second cache."""
+        if hi < 0x80:
+            return _SMALL_VARINTS[hi]
+        hi14 = hi >> 7
+        cache14 = self._cache14
+        if cache14[0] != hi14:
             # A timestamp beyond 64 bits never shares its high part with a cached
             # (valid) one, so checking here, on a miss, checks every timestamp.
             check_timestamp(timestamp_us)
-            cache = (hi, encode_varint(hi))
-            self._cache = cache
-        return _CONTINUED[z & 0x7F], cache[1]
+            cache14 = (hi14, encode_varint(hi14))
+            self._cache14 = cache14
+        return CONTINUED_BYTES[hi & 0x7F] + cache14[1]
 
 
 class AvroUnpacker:
     """:func:`avro_unpack` for a reader's hot path (same results and errors).
 
-    Caches the varint bytes after the first byte of the last timestamp (one
-    entry, replaced atomically): a timestamp whose high part is unchanged is
-    read with one comparison instead of a byte loop. Call :meth:`unpack` (a
-    bound method is cheaper to call than an instance with ``__call__``).
+    Caches the bytes after the first two of the last timestamp varint, with
+    the payload length after them (one entry, replaced atomically): while a
+    stream's timestamps keep their value ``>> 14`` (8 ms) and its payloads
+    their size, a message is read with one comparison instead of two varint
+    loops. Call the bound methods (cheaper than an instance's ``__call__``).
     """
 
     __slots__ = ("_cache",)
 
     def __init__(self) -> None:
-        # (bytes 2.. of the last multi-byte timestamp varint, its value >> 7, their
-        # count); None never equals a slice, so the first message takes the loop.
-        self._cache: tuple[bytes | None, int, int] = (None, 0, 0)
+        # (timestamp varint bytes 3.. + payload length varint, their count, the
+        # timestamp's value >> 14 << 14, the payload size). Seeded with now's
+        # timestamp and an empty payload: complete varints, so the comparison
+        # can only match where both varints end.
+        z = zigzag_encode(_time_ns() // 1000)
+        tail = encode_varint(z >> 14) + b"\x00"
+        self._cache: tuple[bytes, int, int, int] = (tail, len(tail), (z >> 14) << 14, 0)
 
     def unpack(self, data: bytes, start: int = 0) -> tuple[int, bytes]:
         """Parse the Avro single-object message ``data[start:]``."""
-        body_at = start + 10
-        if len(data) <= body_at or data[start:body_at] != AVRO_PREFIX:
+        at = start + 10
+        if data[start:at] != AVRO_PREFIX:
             return avro_unpack(data, start)  # the error, with its precise message
-        tail, high, n = self._cache
-        first = data[body_at]
-        pos = body_at + 1 + n
-        if first >= 0x80 and data[body_at + 1 : pos] == tail:
-            z = (first & 0x7F) | (high << 7)
-        else:
-            z, pos = decode_varint(data, body_at)
-            if pos - body_at >= 2:
-                self._cache = (data[body_at + 1 : pos], z >> 7, pos - body_at - 1)
-        return (z >> 1) ^ -(z & 1), _avro_bytes(data, pos)
+        return self.body(data, at)
+
+    def body(self, data: bytes, at: int) -> tuple[int, bytes]:
+        """Parse the record whose timestamp starts at ``data[at]``, the 10 bytes before it
+        being :data:`AVRO_PREFIX` (the caller checked them)."""
+        tail, n, high, size = self._cache
+        try:
+            first = data[at]
+            second = data[at + 1]
+        except IndexError:
+            return avro_unpack(data, at - 10)
+        third = at + 2
+        if first >= 0x80 and second >= 0x80 and data[third : third + n] == tail:
+            payload_at = third + n
+            if payload_at + size <= len(data):
+                z = (first & 0x7F) | ((second & 0x7F) << 7) | high
+                return (z >> 1) ^ -(z & 1), data[payload_at : payload_at + size]
+        z, pos = decode_varint(data, at)
+        payload = _avro_bytes(data, pos)
+        if pos > third:  # a varint of 3 bytes or more: the next ones may share its tail
+            size = len(payload)
+            tail = data[third:pos] + encode_varint(size << 1)
+            self._cache = (tail, len(tail), (z >> 14) << 14, size)
+        return (z >> 1) ^ -(z & 1), payload
 
 
 def timestamp_us(seconds: float | None) -> int:

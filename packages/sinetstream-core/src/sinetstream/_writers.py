@@ -8,6 +8,7 @@ backend's receipt, the async writer returns a Promise at once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any
 
 from ._message_io import MessageIO
@@ -68,7 +69,7 @@ class _WriterBase(MessageIO):
         return self._topic
 
     def _encode_message(self, msg: Any, timestamp: float | None) -> tuple[PluginMessage, int, int]:
-        tstamp = timestamp_us(timestamp)
+        tstamp = _time_ns() // 1000 if timestamp is None else timestamp_us(timestamp)
         try:
             wire, unc, comp = self._encode(msg, tstamp)
         except SinetError:
@@ -91,7 +92,9 @@ class MessageWriter(_WriterBase):
         ``timestamp`` is seconds since the epoch (default: now). Extra keyword
         arguments (e.g. Kafka's ``key``) go to the backend.
         """
-        plugin = self._require_open()
+        plugin = self._live
+        if plugin is None:
+            plugin = self._require_open()  # raises NotOpenError
         message, unc, comp = self._encode_message(msg, timestamp)
         try:
             result = plugin.publish(message, **kwargs) if kwargs else plugin.publish(message)
@@ -128,7 +131,9 @@ class AsyncMessageWriter(_WriterBase):
 
         A value that cannot be encoded gives an already rejected Promise.
         """
-        plugin = self._require_open()
+        plugin = self._live
+        if plugin is None:
+            plugin = self._require_open()  # raises NotOpenError
         try:
             message, unc, comp = self._encode_message(msg, timestamp)
         except SinetError as exc:
