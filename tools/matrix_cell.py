@@ -57,6 +57,7 @@ REPORTED = (
     "zstandard",
     "promise",
     "crc32c",
+    "requests",
 )
 
 
