@@ -14,7 +14,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -24,7 +23,7 @@ from sinetstream.error import (
     ConnectionError,  # noqa: A004 - sinetstream's name
     NotOpenError,
 )
-from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
+from sinetstream.spi import AsyncReaderBase, ConfigVersion, PluginMessageReader
 
 from ._acks import ManualAck
 from ._consumer import ReaderBase
@@ -34,9 +33,6 @@ from ._headers import record_payload
 __all__ = ["KafkaAsyncReader", "KafkaReader"]
 
 log = logging.getLogger("sinetstream_kafka")
-
-OnMessage = Callable[[bytes, "str | None", Any], None]
-OnFailure = Callable[[BaseException, "TracebackType | None"], None]
 
 # Poll slice of the callback reader: how fast close() and seeks are noticed.
 _ASYNC_POLL_MS = 100
@@ -174,7 +170,7 @@ class KafkaReader(ManualAck, ReaderBase, PluginMessageReader):
                     return
 
 
-class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
+class KafkaAsyncReader(ReaderBase, AsyncReaderBase):
     """``type: kafka`` callback reader: one thread polls and calls ``on_message`` in order.
 
     Every failure (poll errors, exceptions raised by ``on_message``) goes to
@@ -184,34 +180,16 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
 
     def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
         super().__init__(confver, params)
-        self._on_message: OnMessage | None = None
-        self._on_failure: OnFailure | None = None
         self._ready = threading.Event()  # set once on_message is set
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._requests: deque[tuple[bool, threading.Event, list[BaseException]]] = deque()
 
-    @property
-    def on_message(self) -> OnMessage | None:
-        """Called as ``on_message(payload, topic, ConsumerRecord)`` on the reader thread."""
-        return self._on_message
-
-    @on_message.setter
-    def on_message(self, callback: OnMessage | None) -> None:
-        self._on_message = callback
-        if callback is not None:
+    def _on_message_changed(self) -> None:
+        if self.on_message is not None:
             self._ready.set()
         else:
             self._ready.clear()
-
-    @property
-    def on_failure(self) -> OnFailure | None:
-        """Called as ``on_failure(exception, traceback)`` on the reader thread."""
-        return self._on_failure
-
-    @on_failure.setter
-    def on_failure(self, callback: OnFailure | None) -> None:
-        self._on_failure = callback
 
     def open(self) -> None:
         """Connect, subscribe, and start delivering once ``on_message`` is set."""
@@ -259,7 +237,7 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
         while not done.wait(0.05):
             if self._thread is None or not self._thread.is_alive():
                 raise NotOpenError("kafka reader stopped before the seek was done")
-        if self._on_message is None:
+        if self.on_message is None:
             self._ready.clear()
         if errors:
             raise errors[0]
@@ -277,16 +255,6 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
             ran = True
         return ran
 
-    def _fail(self, exc: BaseException) -> None:
-        callback = self._on_failure
-        if callback is None:
-            log.error("kafka reader: %s (set on_failure to handle it)", exc)
-            return
-        try:
-            callback(exc, exc.__traceback__)
-        except Exception:
-            log.exception("kafka reader: on_failure raised")
-
     def _run(self, consumer: KafkaConsumer) -> None:
         stop, ready, queue = self._stop, self._ready, self._queue
         commit_before = self._cfg.commit_before_delivery
@@ -294,12 +262,11 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
         backoff = float(self._cfg.consumer.get("retry_backoff_ms", 100)) / 1000
         watch = _ConnectionWatch(consumer)
         while not stop.is_set():
-            if self._on_message is None and not self._requests:
+            if self.on_message is None and not self._requests:
                 ready.wait()
                 continue
             self._serve_requests(consumer)
-            on_message = self._on_message
-            if on_message is None:
+            if self.on_message is None:
                 continue
             # Hand over what is queued, strictly in partition order, from this thread.
             while queue and not stop.is_set():
@@ -309,10 +276,7 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
                     if stop.is_set() or self._requests:
                         break
                     self._handed += 1
-                    try:
-                        on_message(record_payload(rec), rec.topic, rec)
-                    except Exception as exc:
-                        self._fail(exc)
+                    self.deliver(record_payload(rec), rec.topic, rec)
                 if self._requests:
                     break
             if stop.is_set() or self._requests:
@@ -324,10 +288,10 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
                     break
                 corrupt = self._skip_corrupt(consumer, exc)
                 if corrupt is not None:
-                    self._fail(corrupt)
+                    self.fail(corrupt)
                     continue
                 err = to_sinet_error(exc, doing)
-                self._fail(err)
+                self.fail(err)
                 if isinstance(err, (AuthenticationError, AuthorizationError)):
                     log.error("kafka reader stopped: %s", err)
                     break
@@ -339,7 +303,7 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
                     self._commit_before_delivery(consumer)
             elif not watch.reported and watch.outage() >= _OUTAGE_REPORT_S:
                 watch.reported = True  # once per outage; the client keeps reconnecting
-                self._fail(
+                self.fail(
                     ConnectionError(
                         f"kafka: no connection to any broker of "
                         f"{self._cfg.consumer['bootstrap_servers']} for {_OUTAGE_REPORT_S:.0f} s "
