@@ -185,6 +185,52 @@ def test_async_reader_reports_lost_connection(tansu: str, relay_factory: Any) ->
     assert len(failures) == 1
 
 
+def test_sync_reader_reports_lost_connection(tansu: str, relay_factory: Any) -> None:
+    """The iterator raises what the callback reader reports, once, then goes on."""
+    from sinetstream.error import ConnectionError  # noqa: A004
+
+    topic = f"lost-{uuid.uuid4().hex[:8]}"
+    create_topic(tansu, topic)
+    relay = relay_factory()
+    spec = {**RESILIENT, "group_id": None, "proxy_url": relay.url}
+    r = KafkaReader(V3, {"type": "kafka", "brokers": tansu, "topics": [topic], "topic": topic,
+                         "client_id": "lost-sync", "receive_timeout_ms": 10000.0,
+                         "type_spec": spec})  # fmt: skip
+    w = KafkaWriter(V3, {"type": "kafka", "brokers": tansu, "topic": topic, "client_id": "lsw",
+                         "consistency": "AT_LEAST_ONCE"})  # fmt: skip
+    got: list[bytes] = []
+    failures: list[BaseException] = []
+
+    def read_until(cond: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert time.monotonic() < deadline, "timed out"
+            try:
+                for value, _topic, _raw in r:
+                    got.append(bytes(value))
+                    if cond():
+                        return
+            except SinetError as exc:
+                failures.append(exc)
+
+    r.open()
+    w.open()
+    try:
+        w.publish(PluginMessage(b"before", 1))
+        read_until(lambda: got == [b"before"], 5)
+        relay.cut()
+        read_until(lambda: failures, 8)
+        w.publish(PluginMessage(b"during", 1))
+        relay.restore()
+        read_until(lambda: got == [b"before", b"during"], 15)
+    finally:
+        w.close()
+        r.close()
+    assert isinstance(failures[0], ConnectionError)
+    assert "still retrying" in str(failures[0])
+    assert len(failures) == 1
+
+
 def _until(cond: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
