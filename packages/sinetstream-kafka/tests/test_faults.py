@@ -150,8 +150,12 @@ def test_broker_restart_with_persistent_storage(noida_factory: Any, tmp_path: Pa
           f"{sum(dups.values())} duplicates")  # fmt: skip
 
 
-def test_async_reader_reports_lost_connection(tansu: str, relay_factory: Any) -> None:
-    """The callback reader tells on_failure when every broker connection is gone, then goes on."""
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_reader_reports_lost_connection(style: str, tansu: str, relay_factory: Any) -> None:
+    """Once every broker connection is gone, both readers report it once, then go on.
+
+    The callback reader passes a ConnectionError to on_failure; the iterator raises it.
+    """
     from sinetstream.error import ConnectionError  # noqa: A004
     from sinetstream_kafka import KafkaAsyncReader
 
@@ -159,24 +163,44 @@ def test_async_reader_reports_lost_connection(tansu: str, relay_factory: Any) ->
     create_topic(tansu, topic)
     relay = relay_factory()
     spec = {**RESILIENT, "group_id": None, "proxy_url": relay.url}
-    r = KafkaAsyncReader(V3, {"type": "kafka", "brokers": tansu, "topics": [topic],
-                              "client_id": "lost", "type_spec": spec})  # fmt: skip
+    params = {"type": "kafka", "brokers": tansu, "topics": [topic], "topic": topic,
+              "client_id": f"lost-{style}", "receive_timeout_ms": 10000.0,
+              "type_spec": spec}  # fmt: skip
     got: list[bytes] = []
     failures: list[BaseException] = []
-    r.on_message = lambda value, _t, _raw: got.append(value)
-    r.on_failure = lambda exc, _tb: failures.append(exc)
+    r: Any
+    if style == "async":
+        r = KafkaAsyncReader(V3, params)
+        r.on_message = lambda value, _t, _raw: got.append(value)
+        r.on_failure = lambda exc, _tb: failures.append(exc)
+        wait = _until
+    else:
+        r = KafkaReader(V3, params)
+
+        def wait(cond: Any, timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while not cond():
+                assert time.monotonic() < deadline, "timed out"
+                try:
+                    for value, _topic, _raw in r:
+                        got.append(bytes(value))
+                        if cond():
+                            return
+                except SinetError as exc:
+                    failures.append(exc)
+
     w = KafkaWriter(V3, {"type": "kafka", "brokers": tansu, "topic": topic, "client_id": "lw",
                          "consistency": "AT_LEAST_ONCE"})  # fmt: skip
     r.open()
     w.open()
     try:
         w.publish(PluginMessage(b"before", 1))
-        _until(lambda: got == [b"before"], 5)
+        wait(lambda: got == [b"before"], 5)
         relay.cut()
-        _until(lambda: failures, 8)
+        wait(lambda: failures, 8)
         w.publish(PluginMessage(b"during", 1))
         relay.restore()
-        _until(lambda: got == [b"before", b"during"], 15)
+        wait(lambda: got == [b"before", b"during"], 15)
     finally:
         w.close()
         r.close()

@@ -326,7 +326,8 @@ class _Counter:
 
 
 def test_a_flapping_connection_is_still_an_outage() -> None:
-    from sinetstream_kafka._reader import _OUTAGE_REPORT_S, _ConnectionWatch
+    from sinetstream_kafka._fetch import OUTAGE_REPORT_S as _OUTAGE_REPORT_S
+    from sinetstream_kafka._fetch import ConnectionWatch as _ConnectionWatch
 
     metric = _Counter()
     consumer = type("Consumer", (), {"metrics": lambda _self, raw: {metric.name: metric}})()

@@ -139,6 +139,42 @@ def test_async_reader_thread_stops_on_close(name: str) -> None:
     assert threading.active_count() == before
 
 
+def test_async_reader_survives_a_failing_on_failure(name: str) -> None:
+    # The plugin used directly: on_message and on_failure both raise, and the
+    # delivery thread still hands over the next message.
+    from sinetstream.spi import ConfigVersion
+
+    reader = sinetstream_queue.QueueAsyncReader(
+        ConfigVersion(3), {"topics": ["t"], "topic": "t", "brokers": name}
+    )
+    seen: list[bytes] = []
+    failures: list[BaseException] = []
+
+    def on_message(value: bytes, topic: str | None, raw: object) -> None:
+        seen.append(bytes(value))
+        raise ValueError("user bug")
+
+    def on_failure(exc: BaseException, tb: object) -> None:
+        failures.append(exc)
+        raise RuntimeError("handler bug")
+
+    reader.on_message = on_message
+    reader.on_failure = on_failure
+    reader.open()
+    try:
+        with _writer(name) as w:
+            w.publish(b"one")
+            w.publish(b"two")
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        reader.close()
+    assert len(seen) == 2
+    assert [type(e) for e in failures] == [ValueError, ValueError]
+    assert reader.callback_errors == 2
+
+
 def test_reset_empties_the_default_broker() -> None:
     with _writer("default", "reset-topic") as w:
         w.publish(b"old")

@@ -8,6 +8,7 @@ at close never skips them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -21,7 +22,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from sinetstream.error import InvalidMessageError, SinetError
 from sinetstream.spi import ConfigVersion
 
-from ._errors import open_client, to_sinet_error
+from ._errors import kafka_errors, open_client
 from ._params import ReaderConfig, reader_config
 from ._records import CorruptRecords
 from ._records import install as install_record_decoder
@@ -111,7 +112,8 @@ class ReaderBase:
         consumer: KafkaConsumer = open_client(KafkaConsumer, config)
         install_record_decoder(consumer)
         deadline_ms = float(config.get("bootstrap_timeout_ms", 10_000))
-        try:
+        closing = functools.partial(consumer.close, autocommit=False, timeout_ms=0)
+        with kafka_errors(f"subscribing to {cfg.topics}", cleanup=closing):
             if cfg.group_id is None:
                 self._subscribe(consumer, None)
                 self._await_partitions(consumer, deadline_ms)
@@ -147,9 +149,6 @@ class ReaderBase:
                 consumer.position(tp, timeout_ms=deadline_ms)
             if self._queue and cfg.commit_before_delivery:
                 self._commit_before_delivery(consumer)
-        except Exception as exc:
-            consumer.close(autocommit=False, timeout_ms=0)
-            raise to_sinet_error(exc, f"subscribing to {cfg.topics}") from exc
         return consumer
 
     def _subscribe(self, consumer: KafkaConsumer, listener: _Assigned | None) -> None:

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import kafka.errors as kerr
@@ -21,7 +21,7 @@ from sinetstream.error import (
     SinetError,
 )
 
-__all__ = ["open_client", "to_sinet_error"]
+__all__ = ["ERRORS", "kafka_errors", "open_client", "to_sinet_error"]
 
 _AUTHENTICATION = (
     kerr.SaslAuthenticationFailedError,
@@ -39,39 +39,92 @@ _CONNECTION = (
 )
 _ARGUMENT = (kerr.KafkaConfigurationError, ValueError, TypeError)
 
+_Describe = Callable[[BaseException, str], SinetError]
 
-def to_sinet_error(exc: BaseException, doing: str) -> SinetError:
-    """The SinetError for ``exc``, raised while ``doing`` (e.g. "publishing to 't'")."""
-    if isinstance(exc, SinetError):
-        return exc
-    name = type(exc).__name__
-    if isinstance(exc, kerr.UnsupportedSaslMechanismError):
-        err: SinetError = AuthenticationError(
+
+#: How a kafka-python failure is said as a SinetError, the first match winning:
+#: client exception class(es) -> build the error from the exception and what was
+#: being done ("publishing to 't'").
+ERRORS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], _Describe], ...] = (
+    (
+        kerr.UnsupportedSaslMechanismError,
+        lambda exc, doing: AuthenticationError(
             f"kafka does not enable the SASL mechanism asked for while {doing} ({exc}); "
             "set sasl_mechanism to one the broker's listener enables"
-        )
-    elif isinstance(exc, _AUTHENTICATION):
-        err = AuthenticationError(
-            f"kafka refused the credentials while {doing} ({name}); check sasl_mechanism, "
-            "sasl_plain_username and sasl_plain_password"
-        )
-    elif isinstance(exc, kerr.AuthorizationError):
-        err = AuthorizationError(
-            f"kafka denied access while {doing}: {name}; grant the ACL to this principal"
-        )
-    elif isinstance(exc, (kerr.MessageSizeTooLargeError, kerr.RecordListTooLargeError)):
-        err = InvalidMessageError(
+        ),
+    ),
+    (
+        _AUTHENTICATION,
+        lambda exc, doing: AuthenticationError(
+            f"kafka refused the credentials while {doing} ({type(exc).__name__}); check "
+            "sasl_mechanism, sasl_plain_username and sasl_plain_password"
+        ),
+    ),
+    (
+        kerr.AuthorizationError,
+        lambda exc, doing: AuthorizationError(
+            f"kafka denied access while {doing}: {type(exc).__name__}; "
+            "grant the ACL to this principal"
+        ),
+    ),
+    (
+        (kerr.MessageSizeTooLargeError, kerr.RecordListTooLargeError),
+        lambda exc, doing: InvalidMessageError(
             f"kafka: the message is too large while {doing}; raise max_request_size "
             "(writer) and the broker's message.max.bytes, or send less"
-        )
-    elif isinstance(exc, _CONNECTION):
-        err = ConnectionError(f"kafka connection failed while {doing}: {name}: {exc}")
-    elif isinstance(exc, _ARGUMENT):
-        err = InvalidArgumentError(f"kafka rejected a setting while {doing}: {exc}")
+        ),
+    ),
+    (
+        _CONNECTION,
+        lambda exc, doing: ConnectionError(
+            f"kafka connection failed while {doing}: {type(exc).__name__}: {exc}"
+        ),
+    ),
+    (
+        _ARGUMENT,
+        lambda exc, doing: InvalidArgumentError(f"kafka rejected a setting while {doing}: {exc}"),
+    ),
+)
+
+
+def to_sinet_error(exc: BaseException, doing: str) -> SinetError:
+    """The SinetError for ``exc``, raised while ``doing`` (e.g. "publishing to 't'").
+
+    Looked up in :data:`ERRORS`; a SinetError is returned as it is, anything
+    not in the table is a plain SinetError. The result's cause is ``exc``.
+    """
+    if isinstance(exc, SinetError):
+        return exc
+    for classes, describe in ERRORS:
+        if isinstance(exc, classes):
+            err = describe(exc, doing)
+            break
     else:
-        err = SinetError(f"kafka error while {doing}: {name}: {exc}")
+        err = SinetError(f"kafka error while {doing}: {type(exc).__name__}: {exc}")
     err.__cause__ = exc
     return err
+
+
+@contextlib.contextmanager
+def kafka_errors(
+    doing: str,
+    catch: type[Exception] | tuple[type[Exception], ...] = Exception,
+    cleanup: Callable[[], object] | None = None,
+) -> Iterator[None]:
+    """Raise a failure inside (one of the classes ``catch``) as its SinetError.
+
+    ``cleanup`` runs first (close a half-built client, abort a transaction);
+    a SinetError then passes through unchanged, anything else is looked up in
+    :data:`ERRORS`. Failures of other classes pass through untouched.
+    """
+    try:
+        yield
+    except catch as exc:
+        if cleanup is not None:
+            cleanup()
+        if isinstance(exc, SinetError):
+            raise
+        raise to_sinet_error(exc, doing) from exc
 
 
 T = TypeVar("T")

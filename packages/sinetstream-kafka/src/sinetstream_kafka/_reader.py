@@ -13,89 +13,48 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from types import TracebackType
+from collections.abc import Iterator
 from typing import Any
 
 from kafka import KafkaConsumer
 from sinetstream.error import (
     AuthenticationError,
     AuthorizationError,
-    ConnectionError,  # noqa: A004 - sinetstream's name
+    InvalidMessageError,
     NotOpenError,
 )
-from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
+from sinetstream.spi import AsyncReaderBase, ConfigVersion, PluginMessageReader
 
 from ._acks import ManualAck
-from ._consumer import ReaderBase
-from ._errors import to_sinet_error
+from ._fetch import ConnectionWatch, FetchStep
 from ._headers import record_payload
 
 __all__ = ["KafkaAsyncReader", "KafkaReader"]
 
 log = logging.getLogger("sinetstream_kafka")
 
-OnMessage = Callable[[bytes, "str | None", Any], None]
-OnFailure = Callable[[BaseException, "TracebackType | None"], None]
-
 # Poll slice of the callback reader: how fast close() and seeks are noticed.
 _ASYNC_POLL_MS = 100
-# The callback reader reports a ConnectionError once no broker connection has
-# existed for this long (kafka-python itself keeps reconnecting silently).
-_OUTAGE_REPORT_S = 2.0
-# How long a connection must stay up to end an outage.
-_RECONNECTED_S = 1.0
+# Poll slice of the iterator: how fast an outage is noticed.
+_SYNC_POLL_MS = 1000.0
 
 
-class _ConnectionWatch:
-    """Tells when a consumer has had no broker connection for a while.
-
-    A connection ends an outage only once it has stayed up for
-    :data:`_RECONNECTED_S`: a broker (or proxy) that accepts connections and
-    drops them at once is an outage that goes on, not a series of short ones.
-    """
-
-    def __init__(
-        self, consumer: KafkaConsumer, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._count: Any = None
-        for name, metric in (consumer.metrics(raw=True) or {}).items():
-            if name.name == "connection-count":
-                self._count = metric
-        self._clock = clock
-        self._down_since: float | None = None
-        self._up_since: float | None = None
-        self.reported = False
-
-    def outage(self) -> float:
-        """Seconds since the connections went down (0 while connected)."""
-        if self._count is None:
-            return 0.0
-        now = self._clock()
-        if self._count.value() > 0:
-            if self._up_since is None:
-                self._up_since = now
-            if now - self._up_since >= _RECONNECTED_S:
-                self._down_since = None
-                self.reported = False
-            return 0.0
-        self._up_since = None
-        if self._down_since is None:
-            self._down_since = now
-        return now - self._down_since
-
-
-class KafkaReader(ManualAck, ReaderBase, PluginMessageReader):
+class KafkaReader(ManualAck, FetchStep, PluginMessageReader):
     """``type: kafka`` reader: iterate to get ``(bytes, topic, ConsumerRecord)`` tuples.
 
     With ``enable_manual_ack()`` (:mod:`._acks`) only acknowledged offsets are committed.
+    When no broker has been reachable for two seconds, the iterator raises a
+    ``ConnectionError`` (once per outage); iterating again goes on.
     """
+
+    _watch: ConnectionWatch
 
     def open(self) -> None:
         """Connect and subscribe; returns once the reader has its partitions."""
         with self._lock:
             if self._consumer is None:
                 self._consumer = self._open_consumer()
+                self._watch = ConnectionWatch(self._consumer)
 
     def close(self) -> None:
         """Commit what was handed over (AT_LEAST_ONCE) and disconnect (idempotent)."""
@@ -128,53 +87,31 @@ class KafkaReader(ManualAck, ReaderBase, PluginMessageReader):
     def _iterate(self, consumer: KafkaConsumer) -> Iterator[tuple[bytes, str | None, Any]]:
         timeout_ms = self._cfg.receive_timeout_ms
         forever = timeout_ms == float("inf")
-        commit_before = self._cfg.commit_before_delivery
-        queue = self._queue
-        poll = consumer.poll
+        queue, watch = self._queue, self._watch
         # A previous iteration left early (``break``): its batch goes on from where it stopped.
         rest = self._current[self._handed :]
         if rest:
             queue.appendleft(rest)
         self._current, self._handed = [], 0
         while True:
-            while queue:
-                records = queue.popleft()
-                self._current = records
-                self._handed = 0
-                for rec in records:
-                    self._handed += 1
-                    yield record_payload(rec), rec.topic, rec
-            if self._consumer is not consumer:
-                return  # closed meanwhile
+            for rec in self._handed_over():
+                yield record_payload(rec), rec.topic, rec
             deadline = time.monotonic() + timeout_ms / 1000 if not forever else 0.0
-            while True:
+            while not queue:
+                if self._consumer is not consumer:
+                    return  # closed meanwhile
                 if forever:
-                    wait = 1000.0
+                    wait = _SYNC_POLL_MS
                 else:
-                    wait = (deadline - time.monotonic()) * 1000
+                    wait = min((deadline - time.monotonic()) * 1000, _SYNC_POLL_MS)
                     if wait <= 0:
                         return
-                if self._acked:
-                    self._commit_acked(consumer)
-                try:
-                    fetched = poll(timeout_ms=wait)
-                except Exception as exc:
-                    if self._consumer is not consumer:
-                        return
-                    corrupt = self._skip_corrupt(consumer, exc)
-                    if corrupt is not None:
-                        raise corrupt from exc
-                    raise to_sinet_error(exc, f"reading {self._cfg.topics}") from exc
-                if fetched:
-                    queue.extend(fetched.values())
-                    if commit_before:
-                        self._commit_before_delivery(consumer)
-                    break
-                if self._consumer is not consumer:
-                    return
+                failure = self._fetch(consumer, wait, watch)
+                if failure is not None:
+                    raise failure
 
 
-class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
+class KafkaAsyncReader(FetchStep, AsyncReaderBase):
     """``type: kafka`` callback reader: one thread polls and calls ``on_message`` in order.
 
     Every failure (poll errors, exceptions raised by ``on_message``) goes to
@@ -184,34 +121,16 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
 
     def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
         super().__init__(confver, params)
-        self._on_message: OnMessage | None = None
-        self._on_failure: OnFailure | None = None
         self._ready = threading.Event()  # set once on_message is set
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._requests: deque[tuple[bool, threading.Event, list[BaseException]]] = deque()
 
-    @property
-    def on_message(self) -> OnMessage | None:
-        """Called as ``on_message(payload, topic, ConsumerRecord)`` on the reader thread."""
-        return self._on_message
-
-    @on_message.setter
-    def on_message(self, callback: OnMessage | None) -> None:
-        self._on_message = callback
-        if callback is not None:
+    def _on_message_changed(self) -> None:
+        if self.on_message is not None:
             self._ready.set()
         else:
             self._ready.clear()
-
-    @property
-    def on_failure(self) -> OnFailure | None:
-        """Called as ``on_failure(exception, traceback)`` on the reader thread."""
-        return self._on_failure
-
-    @on_failure.setter
-    def on_failure(self, callback: OnFailure | None) -> None:
-        self._on_failure = callback
 
     def open(self) -> None:
         """Connect, subscribe, and start delivering once ``on_message`` is set."""
@@ -259,7 +178,7 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
         while not done.wait(0.05):
             if self._thread is None or not self._thread.is_alive():
                 raise NotOpenError("kafka reader stopped before the seek was done")
-        if self._on_message is None:
+        if self.on_message is None:
             self._ready.clear()
         if errors:
             raise errors[0]
@@ -277,72 +196,32 @@ class KafkaAsyncReader(ReaderBase, PluginAsyncMessageReader):
             ran = True
         return ran
 
-    def _fail(self, exc: BaseException) -> None:
-        callback = self._on_failure
-        if callback is None:
-            log.error("kafka reader: %s (set on_failure to handle it)", exc)
-            return
-        try:
-            callback(exc, exc.__traceback__)
-        except Exception:
-            log.exception("kafka reader: on_failure raised")
-
     def _run(self, consumer: KafkaConsumer) -> None:
-        stop, ready, queue = self._stop, self._ready, self._queue
-        commit_before = self._cfg.commit_before_delivery
-        doing = f"reading {self._cfg.topics}"
+        stop, ready = self._stop, self._ready
         backoff = float(self._cfg.consumer.get("retry_backoff_ms", 100)) / 1000
-        watch = _ConnectionWatch(consumer)
+        watch = ConnectionWatch(consumer)
+
+        def halt() -> bool:
+            return stop.is_set() or bool(self._requests)
+
         while not stop.is_set():
-            if self._on_message is None and not self._requests:
+            if self.on_message is None and not self._requests:
                 ready.wait()
                 continue
             self._serve_requests(consumer)
-            on_message = self._on_message
-            if on_message is None:
+            if self.on_message is None:
                 continue
             # Hand over what is queued, strictly in partition order, from this thread.
-            while queue and not stop.is_set():
-                records = queue.popleft()
-                self._current, self._handed = records, 0
-                for rec in records:
-                    if stop.is_set() or self._requests:
-                        break
-                    self._handed += 1
-                    try:
-                        on_message(record_payload(rec), rec.topic, rec)
-                    except Exception as exc:
-                        self._fail(exc)
-                if self._requests:
-                    break
-            if stop.is_set() or self._requests:
+            for rec in self._handed_over(halt):
+                self.deliver(record_payload(rec), rec.topic, rec)
+            if halt():
                 continue
-            try:
-                fetched = consumer.poll(timeout_ms=_ASYNC_POLL_MS)
-            except Exception as exc:
-                if stop.is_set():
-                    break
-                corrupt = self._skip_corrupt(consumer, exc)
-                if corrupt is not None:
-                    self._fail(corrupt)
-                    continue
-                err = to_sinet_error(exc, doing)
-                self._fail(err)
-                if isinstance(err, (AuthenticationError, AuthorizationError)):
-                    log.error("kafka reader stopped: %s", err)
-                    break
+            failure = self._fetch(consumer, _ASYNC_POLL_MS, watch)
+            if failure is None or stop.is_set():
+                continue
+            self.fail(failure)
+            if isinstance(failure, (AuthenticationError, AuthorizationError)):
+                log.error("kafka reader stopped: %s", failure)
+                break
+            if not isinstance(failure, InvalidMessageError):
                 stop.wait(backoff)
-                continue
-            if fetched:
-                queue.extend(fetched.values())
-                if commit_before:
-                    self._commit_before_delivery(consumer)
-            elif not watch.reported and watch.outage() >= _OUTAGE_REPORT_S:
-                watch.reported = True  # once per outage; the client keeps reconnecting
-                self._fail(
-                    ConnectionError(
-                        f"kafka: no connection to any broker of "
-                        f"{self._cfg.consumer['bootstrap_servers']} for {_OUTAGE_REPORT_S:.0f} s "
-                        "while reading; still retrying"
-                    )
-                )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -17,13 +18,16 @@ from sinetstream.spi import (
     PublishPromise,
 )
 
-from ._errors import open_client, to_sinet_error
+from ._errors import kafka_errors, open_client, to_sinet_error
 from ._fast_lane import Lane, lane_for, metadata
 from ._headers import with_carried
 from ._params import WriterConfig, writer_config
 from ._partitioner import CachedPartitioner
 
 __all__ = ["KafkaAsyncWriter", "KafkaWriter"]
+
+# What a sync publish turns into a SinetError; anything else is a bug, raised as it is.
+_PUBLISH_ERRORS = (kerr.KafkaError, ValueError, TypeError, OSError)
 
 Headers = Mapping[str, bytes | str] | Iterable[tuple[str, bytes | str]]
 
@@ -105,6 +109,7 @@ class _WriterBase:
     def __init__(self, confver: ConfigVersion, params: dict[str, Any]) -> None:
         self._cfg: WriterConfig = writer_config(confver, params)
         self._topic = self._cfg.topic
+        self._doing = f"publishing to {self._topic!r}"  # in errors
         self._producer: KafkaProducer | None = None
         # Bound at open(): the hot path calls it without attribute lookups.
         self._send: Callable[..., Any] | None = None
@@ -119,11 +124,9 @@ class _WriterBase:
             config.setdefault("partitioner", CachedPartitioner())
             producer = open_client(KafkaProducer, config)
             if self._cfg.transactional:
-                try:
+                closing = functools.partial(producer.close, timeout=0)
+                with kafka_errors("starting the transactional producer", cleanup=closing):
                     producer.init_transactions()
-                except Exception as exc:
-                    producer.close(timeout=0)
-                    raise to_sinet_error(exc, "starting the transactional producer") from exc
             self._producer = producer
             self._send = producer.send
 
@@ -203,20 +206,19 @@ class KafkaWriter(_WriterBase, PluginMessageWriter):
         """Send one message and wait for the broker's acknowledgement."""
         send, message, key, hdrs = self._prepare(message, key, headers)
         producer = self._producer
-        try:
-            if self._cfg.transactional and producer is not None:
-                producer.begin_transaction()
-                metadata = send(self._topic, message, key, hdrs, partition).get()
-                producer.commit_transaction()
-                return metadata
-            return send(self._topic, message, key, hdrs, partition).get()
-        except SinetError:
-            raise
-        except (kerr.KafkaError, ValueError, TypeError, OSError) as exc:
-            if self._cfg.transactional and producer is not None:
-                with contextlib.suppress(Exception):  # the original error is what matters
-                    producer.abort_transaction()
-            raise to_sinet_error(exc, f"publishing to {self._topic!r}") from exc
+        if not (self._cfg.transactional and producer is not None):
+            with kafka_errors(self._doing, _PUBLISH_ERRORS):
+                return send(self._topic, message, key, hdrs, partition).get()
+        with kafka_errors(self._doing, _PUBLISH_ERRORS, self._abort):
+            producer.begin_transaction()
+            metadata = send(self._topic, message, key, hdrs, partition).get()
+            producer.commit_transaction()
+            return metadata
+
+    def _abort(self) -> None:
+        with contextlib.suppress(Exception):  # the original error is what matters
+            if self._producer is not None:
+                self._producer.abort_transaction()
 
 
 class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
@@ -234,7 +236,7 @@ class KafkaAsyncWriter(_WriterBase, PluginAsyncMessageWriter):
             )
         # This writer's promise classes: what it publishes to is a class attribute,
         # so a promise needs no per-message closure to name it in errors.
-        doing = {"_doing": f"publishing to {self._topic!r}"}
+        doing = {"_doing": self._doing}
         self._promise_cls: type[_KafkaPromise] = type(
             "KafkaPublishPromise", (_KafkaPromise,), doing
         )

@@ -33,7 +33,7 @@ from sinetstream.error import (
 from sinetstream.spi import ConfigVersion
 
 from ._client import BufferedClient
-from ._errors import AUTH_REFUSED, close_leaked_sockets, connect_error, reason_error
+from ._errors import AUTH_REFUSED, connect_errors, reason_error
 from ._params import MqttSettings, Role, parse_settings
 
 __all__ = ["MqttConnection"]
@@ -185,7 +185,7 @@ class MqttConnection:
         self._open_error = None
         self._opened = False
         deadline = time.monotonic() + s.connection_timeout
-        try:
+        with connect_errors(s, cleanup=client.disconnect):
             if s.is_v5:
                 client.connect(
                     s.host,
@@ -196,10 +196,6 @@ class MqttConnection:
                 )
             else:
                 client.connect(s.host, s.port, s.keepalive)
-        except Exception as exc:
-            close_leaked_sockets(exc)
-            client.disconnect()
-            raise connect_error(exc, s) from exc
         self._client = client
         client.loop_start()
         ok = self._ready.wait(max(deadline - time.monotonic(), 0.0))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -12,7 +15,14 @@ from sinetstream.error import ConnectionError as SinetConnectionError
 
 from ._params import MqttSettings
 
-__all__ = ["AUTH_REFUSED", "close_leaked_sockets", "connect_error", "reason_error"]
+__all__ = [
+    "AUTH_REFUSED",
+    "CONNECT_ERRORS",
+    "close_leaked_sockets",
+    "connect_error",
+    "connect_errors",
+    "reason_error",
+]
 
 #: CONNACK reason codes (MQTT 5 numbering; paho maps 3.1.1 codes onto them)
 #: that mean "your credentials were refused".
@@ -42,28 +52,68 @@ def close_leaked_sockets(exc: BaseException) -> None:
         tb = tb.tb_next
 
 
-def connect_error(exc: BaseException, s: MqttSettings) -> SinetConnectionError:
-    """The sinetstream error for an exception of paho's ``connect`` to the broker of ``s``."""
-    where = f"MQTT broker {s.address}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return SinetConnectionError(
+_Describe = Callable[[Any, str, MqttSettings], str]
+_Classes = type[BaseException] | tuple[type[BaseException], ...]
+
+#: What a failure of paho's ``connect`` says, the first match winning: client
+#: exception class(es) -> the message of the ConnectionError, from the exception,
+#: the broker's description and the settings.
+CONNECT_ERRORS: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], _Describe], ...
+] = (
+    (
+        ssl.SSLCertVerificationError,
+        lambda exc, where, s: (
             f"TLS handshake with {where} failed: certificate verify failed: "
             f"{exc.verify_message} (check tls ca_certs, and check_hostname/tls_insecure)"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return SinetConnectionError(f"TLS handshake with {where} failed: {exc.reason or exc}")
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return SinetConnectionError(
+        ),
+    ),
+    (
+        ssl.SSLError,
+        lambda exc, where, s: f"TLS handshake with {where} failed: {exc.reason or exc}",
+    ),
+    (
+        (socket.timeout, TimeoutError),
+        lambda exc, where, s: (
             f"{where} did not answer within connection_timeout={s.connection_timeout:g}s"
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return SinetConnectionError(f"{where} refused the connection (nothing listening?)")
-    if isinstance(exc, mqtt.WebsocketConnectionError):
-        return SinetConnectionError(
+        ),
+    ),
+    (
+        ConnectionRefusedError,
+        lambda exc, where, s: f"{where} refused the connection (nothing listening?)",
+    ),
+    (
+        mqtt.WebsocketConnectionError,
+        lambda exc, where, s: (
             f"websocket handshake with {where} failed: {exc} (check ws_options path)"
-        )
-    if isinstance(exc, socket.gaierror):
-        return SinetConnectionError(f"cannot resolve {s.host!r}: {exc.strerror}")
-    if isinstance(exc, OSError):
-        return SinetConnectionError(f"cannot connect to {where}: {exc.strerror or exc}")
+        ),
+    ),
+    (socket.gaierror, lambda exc, where, s: f"cannot resolve {s.host!r}: {exc.strerror}"),
+    (OSError, lambda exc, where, s: f"cannot connect to {where}: {exc.strerror or exc}"),
+)
+
+
+def connect_error(exc: BaseException, s: MqttSettings) -> SinetConnectionError:
+    """The sinetstream error for an exception of paho's ``connect`` to the broker of ``s``.
+
+    Looked up in :data:`CONNECT_ERRORS`; anything else still is a ConnectionError.
+    """
+    where = f"MQTT broker {s.address}"
+    for classes, describe in CONNECT_ERRORS:
+        if isinstance(exc, classes):
+            return SinetConnectionError(describe(exc, where, s))
     return SinetConnectionError(f"cannot connect to {where}: {exc!r}")
+
+
+@contextlib.contextmanager
+def connect_errors(s: MqttSettings, cleanup: Callable[[], object]) -> Iterator[None]:
+    """Raise a failure to connect to the broker of ``s`` as its ConnectionError.
+
+    Sockets a failed handshake left open are closed and ``cleanup`` runs first.
+    """
+    try:
+        yield
+    except Exception as exc:
+        close_leaked_sockets(exc)
+        cleanup()
+        raise connect_error(exc, s) from exc

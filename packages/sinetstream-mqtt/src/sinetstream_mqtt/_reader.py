@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 import queue
-import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -21,7 +19,7 @@ from sinetstream.error import (
 from sinetstream.error import (
     ConnectionError as SinetConnectionError,
 )
-from sinetstream.spi import ConfigVersion, PluginAsyncMessageReader, PluginMessageReader
+from sinetstream.spi import AsyncReaderBase, ConfigVersion, PluginMessageReader
 
 from ._client import BufferedClient
 from ._connection import MqttConnection, log
@@ -31,8 +29,6 @@ __all__ = ["MqttAsyncReader", "MqttReader"]
 
 # (payload, topic, raw message, connection generation)
 Item = tuple[bytes, str, mqtt.MQTTMessage, int]
-OnMessage = Callable[[bytes, str | None, Any], None]
-OnFailure = Callable[[BaseException, TracebackType | None], None]
 
 # How often a network thread blocked on a full buffer re-checks for close().
 _FULL_POLL = 0.1
@@ -281,7 +277,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._queue.put(_CLOSED)
 
 
-class MqttAsyncReader(MqttConnection, PluginAsyncMessageReader):
+class MqttAsyncReader(MqttConnection, AsyncReaderBase):
     """Callback MQTT reader (entry point ``sinetstream.async_reader: mqtt``).
 
     ``on_message(payload, topic, raw)`` runs on paho's network thread, so a slow
@@ -295,44 +291,26 @@ class MqttAsyncReader(MqttConnection, PluginAsyncMessageReader):
 
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         super().__init__(confver, params)
-        self._on_message_cb: OnMessage | None = None
-        self._on_failure_cb: OnFailure | None = None
         self._has_callback = threading.Event()
 
     def reset_metrics(self) -> None:
         super().reset_metrics()
         self._received = 0
         self._duplicates = 0
-        self._callback_errors = 0
+        self.callback_errors = 0
 
     def _role_metrics(self) -> dict[str, Any]:
         return {
             "received": self._received,
             "duplicates": self._duplicates,
-            "callback_errors": self._callback_errors,
+            "callback_errors": self.callback_errors,
         }
 
-    @property
-    def on_message(self) -> OnMessage | None:
-        """Called as ``on_message(payload, topic, raw)`` for each message."""
-        return self._on_message_cb
-
-    @on_message.setter
-    def on_message(self, callback: OnMessage | None) -> None:
-        self._on_message_cb = callback
-        if callback is None:
+    def _on_message_changed(self) -> None:
+        if self.on_message is None:
             self._has_callback.clear()
         else:
             self._has_callback.set()
-
-    @property
-    def on_failure(self) -> OnFailure | None:
-        """Called as ``on_failure(exception, traceback)`` when receiving fails."""
-        return self._on_failure_cb
-
-    @on_failure.setter
-    def on_failure(self, callback: OnFailure | None) -> None:
-        self._on_failure_cb = callback
 
     def _install_callbacks(self, client: BufferedClient) -> None:
         client.on_message = self._on_message
@@ -341,39 +319,18 @@ class MqttAsyncReader(MqttConnection, PluginAsyncMessageReader):
         self._received += 1
         if msg.dup:
             self._duplicates += 1
-        callback = self._on_message_cb
-        if callback is None:
+        if self.on_message is None:
             while not self._closing and not self._has_callback.wait(0.1):
                 pass
-            callback = self._on_message_cb
-            if callback is None:
-                return
-        try:
-            callback(received_payload(msg), msg.topic, msg)
-        except Exception as exc:
-            self._callback_errors += 1
-            self._call_on_failure(exc, sys.exc_info()[2])
-
-    def _call_on_failure(self, exc: BaseException, tb: TracebackType | None) -> None:
-        handler = self._on_failure_cb
-        if handler is None:
-            error = exc if isinstance(exc, SinetError) else SinetError(repr(exc))
-            MqttConnection._report_failure(self, error)
-            return
-        try:
-            handler(exc, tb)
-        except Exception:
-            # A failing failure handler must not kill paho's network thread.
-            MqttConnection._report_failure(self, SinetError("on_failure raised an exception"))
+        self.deliver(received_payload(msg), msg.topic, msg)
 
     def _report_failure(self, error: SinetError) -> None:
-        self._call_on_failure(error, None)
+        self.fail(error)
 
     def _disconnected_hook(self, reason: ReasonCode) -> None:
-        self._call_on_failure(
+        self.fail(
             SinetConnectionError(
                 f"lost the connection to MQTT broker {self._settings.address} "
                 f"({reason.getName()}); reconnecting"
-            ),
-            None,
+            )
         )

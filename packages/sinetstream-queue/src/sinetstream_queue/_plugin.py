@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sinetstream.error import InvalidArgumentError, NotOpenError, SinetError
 from sinetstream.spi import (
+    AsyncReaderBase,
     ConfigVersion,
-    PluginAsyncMessageReader,
     PluginAsyncMessageWriter,
     PluginMessage,
     PluginMessageReader,
@@ -156,35 +155,13 @@ class QueueReader(_ReaderCommon, PluginMessageReader):
             yield message, record.topic, record
 
 
-class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
+class QueueAsyncReader(_ReaderCommon, AsyncReaderBase):
     """Callback reader: a thread hands each message to ``on_message``."""
 
     def __init__(self, confver: ConfigVersion, params: Mapping[str, Any]) -> None:
         super().__init__(confver, params)
-        self._on_message: Callable[[bytes, str | None, Any], None] | None = None
-        self._on_failure: Callable[[BaseException, TracebackType | None], None] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-
-    @property
-    def on_message(self) -> Callable[[bytes, str | None, Any], None] | None:
-        """Called as ``on_message(bytes, topic, record)``."""
-        return self._on_message
-
-    @on_message.setter
-    def on_message(self, callback: Callable[[bytes, str | None, Any], None] | None) -> None:
-        self._on_message = callback
-
-    @property
-    def on_failure(self) -> Callable[[BaseException, TracebackType | None], None] | None:
-        """Called as ``on_failure(exception, traceback)``."""
-        return self._on_failure
-
-    @on_failure.setter
-    def on_failure(
-        self, callback: Callable[[BaseException, TracebackType | None], None] | None
-    ) -> None:
-        self._on_failure = callback
 
     def open(self) -> None:
         """Subscribe and start the delivery thread."""
@@ -203,15 +180,7 @@ class QueueAsyncReader(_ReaderCommon, PluginAsyncMessageReader):
             if record is None:
                 continue
             self._received += 1
-            callback = self._on_message
-            if callback is None:
-                continue
-            try:
-                callback(_delivered(record), record.topic, record)
-            except Exception as exc:
-                failure = self._on_failure
-                if failure is not None:
-                    failure(exc, exc.__traceback__)
+            self.deliver(_delivered(record), record.topic, record)
 
     def close(self) -> None:
         """Stop the thread (after the message in hand) and unsubscribe."""

@@ -22,6 +22,8 @@ Contracts (those of the SINETStream v1.2 plugin guide, kept by 1.10):
 * Async reader: ``open()``, ``close()`` and two settable properties: the core
   assigns ``on_message(bytes, topic, raw)`` and ``on_failure(exception,
   traceback=None)``; the plugin calls them from its own thread.
+  :class:`AsyncReaderBase` holds both and calls them through ``deliver`` and
+  ``fail``, so a subclass writes only ``open`` and ``close``.
 * Async writer: ``open()``, ``close()``, ``publish(message)`` returning at once
   with a ``promise.Promise`` (or a ``concurrent.futures.Future``) settled when
   the broker has taken the message. Prefer :class:`PublishPromise`: it may be
@@ -59,6 +61,7 @@ provides an older SPI. A plugin stating nothing loads as before.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMON_PARAMS",
+    "AsyncReaderBase",
     "ConfigVersion",
     "PluginAsyncMessageReader",
     "PluginAsyncMessageWriter",
@@ -256,6 +260,76 @@ class PluginAsyncMessageReader(_PluginBase):
     def on_failure(
         self, callback: Callable[[BaseException, TracebackType | None], None] | None
     ) -> None: ...
+
+
+OnMessage = Callable[[bytes, "str | None", Any], None]
+OnFailure = Callable[[BaseException, "TracebackType | None"], None]
+
+
+class AsyncReaderBase(PluginAsyncMessageReader):
+    """A callback reader with its callbacks held and called once, here.
+
+    Subclasses write ``open()`` and ``close()`` and, from their own thread,
+    call :meth:`deliver` for each message and :meth:`fail` for each failure.
+    Override :meth:`_on_message_changed` to learn when the core sets
+    ``on_message`` (to wake a thread waiting for it, say).
+    """
+
+    _spi_on_message: OnMessage | None = None
+    _spi_on_failure: OnFailure | None = None
+    #: Exceptions raised by ``on_message`` (they went to :meth:`fail`).
+    callback_errors: int = 0
+
+    @property
+    def on_message(self) -> OnMessage | None:
+        """Called as ``on_message(payload, topic, raw)`` for each message."""
+        return self._spi_on_message
+
+    @on_message.setter
+    def on_message(self, callback: OnMessage | None) -> None:
+        self._spi_on_message = callback
+        self._on_message_changed()
+
+    @property
+    def on_failure(self) -> OnFailure | None:
+        """Called as ``on_failure(exception, traceback)`` when receiving fails."""
+        return self._spi_on_failure
+
+    @on_failure.setter
+    def on_failure(self, callback: OnFailure | None) -> None:
+        self._spi_on_failure = callback
+
+    def _on_message_changed(self) -> None:
+        """Hook: ``on_message`` was just set (or unset)."""
+
+    def deliver(self, value: bytes, topic: str | None, raw: Any) -> bool:
+        """Hand one message to ``on_message``; False when none is set.
+
+        An exception raised by ``on_message`` is counted in
+        :attr:`callback_errors` and passed to :meth:`fail`: it never reaches
+        the caller's thread.
+        """
+        callback = self._spi_on_message
+        if callback is None:
+            return False
+        try:
+            callback(value, topic, raw)
+        except Exception as exc:
+            self.callback_errors += 1
+            self.fail(exc)
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        """Pass ``exc`` to ``on_failure``; logged when none is set or it raises."""
+        callback = self._spi_on_failure
+        log = logging.getLogger(type(self).__module__.partition(".")[0])
+        if callback is None:
+            log.error("%s (set on_failure to handle it)", exc)
+            return
+        try:
+            callback(exc, exc.__traceback__)
+        except Exception:
+            log.exception("on_failure raised")
 
 
 class PluginAsyncMessageWriter(_PluginBase):
