@@ -24,7 +24,6 @@ from ._message_io import MessageIO
 from .error import (
     InvalidArgumentError,
     InvalidMessageError,
-    SinetError,
     UnsupportedOperationError,
 )
 
@@ -176,43 +175,39 @@ class MessageReader(_ReaderBase):
         super().close()
 
     def __iter__(self) -> MessageReader:
-        plugin = self._require_open()
-        self._iterator = iter(plugin)
+        self._iterator = self._plugin_iterator()
         return self
+
+    def _plugin_iterator(self) -> Iterator[Any]:
+        """A fresh iterator of the plugin; its failure is a receiving failure."""
+        plugin = self._require_open()
+        try:
+            return iter(plugin)
+        except Exception as exc:
+            raise self._failure(exc, "receiving failed")  # noqa: B904 - _failure sets the cause
 
     def __next__(self) -> Message:
         while True:
             it = self._iterator
             if it is None:
-                it = self._iterator = iter(self._require_open())
+                it = self._iterator = self._plugin_iterator()
             try:
                 data, topic, raw = next(it)
             except StopIteration:
                 self._iterator = None
-                raise
-            except RuntimeError as exc:
-                self._iterator = None
-                # A generator that ends with ``raise StopIteration`` (as the v1.2
-                # guide's sample does) surfaces as RuntimeError since PEP 479.
-                if isinstance(exc.__cause__, StopIteration):
-                    raise StopIteration from None
-                self._metrics.error()
                 raise
             except InvalidMessageError as exc:
                 self._iterator = None
                 if self._counted_invalid(exc):
                     continue
                 raise
-            except SinetError:
-                self._iterator = None
-                self._metrics.error()
-                raise
             except Exception as exc:
                 self._iterator = None
-                self._metrics.error()
-                raise SinetError(
-                    f"{self._where}receiving failed: {type(exc).__name__}: {exc}"
-                ) from exc
+                # A generator that ends with ``raise StopIteration`` (as the v1.2
+                # guide's sample does) surfaces as RuntimeError since PEP 479.
+                if isinstance(exc, RuntimeError) and isinstance(exc.__cause__, StopIteration):
+                    raise StopIteration from None
+                raise self._failure(exc, "receiving failed")  # noqa: B904 - _failure sets the cause
             message = self._decode_message(data, topic, raw)
             if message is not None:
                 return message
