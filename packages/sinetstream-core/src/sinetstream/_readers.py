@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._message import Message
+from ._message import Message, decode_message
 from ._message_io import MessageIO
 from .error import (
     InvalidArgumentError,
@@ -137,13 +137,11 @@ class _ReaderBase(MessageIO):
     def _decode_message(self, data: bytes, topic: str | None, raw: Any) -> Message | None:
         """Decode one received message; ``None`` when it is skipped as invalid."""
         try:
-            value, tstamp, unc, comp = self._decode(data)
+            return decode_message(self._decode, data, topic, raw, self._metrics)
         except InvalidMessageError as exc:
             if self._counted_invalid(exc, f" on topic {topic!r}"):
                 return None
             raise
-        self._metrics.message(len(data), unc, comp)
-        return Message(value, topic, tstamp, raw)
 
     def _counted_invalid(self, exc: InvalidMessageError, where: str = "") -> bool:
         """Count an invalid message; True when it is skipped (``on_invalid_message: skip``).
