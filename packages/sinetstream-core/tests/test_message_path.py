@@ -27,9 +27,7 @@ from sinetstream.spi import AsyncReaderBase, PluginMessage
 ITEMS: list[bytes] = []
 
 
-class ListReader:
-    """A sync reader plugin that yields ``ITEMS`` once."""
-
+class _NoConnection:
     def __init__(self, params: Any) -> None:
         pass
 
@@ -38,23 +36,18 @@ class ListReader:
 
     def close(self) -> None:
         pass
+
+
+class ListReader(_NoConnection):
+    """A sync reader plugin that yields ``ITEMS`` once."""
 
     def __iter__(self) -> Iterator[tuple[bytes, str, bytes]]:
         for data in ITEMS:
             yield data, "t", data
 
 
-class ListAsyncReader(AsyncReaderBase):
+class ListAsyncReader(_NoConnection, AsyncReaderBase):
     """An async reader plugin that delivers ``ITEMS`` once ``on_message`` is set."""
-
-    def __init__(self, params: Any) -> None:
-        pass
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def _on_message_changed(self) -> None:
         if self.on_message is not None:
