@@ -11,9 +11,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from ._message import Message
+from ._message import Message, decode_message
 from ._params import with_defaults
-from ._pipeline import Decoder, Encoder, flag_param
+from ._pipeline import Decoder, Encoder
 from ._wire import timestamp_us
 from .error import AlreadyConnectedError, NotOpenError
 
@@ -91,10 +91,8 @@ class SINETStreamMessageDecoder(_Lifecycle):
     """
 
     def __init__(self, **params: Any) -> None:
-        merged = with_defaults(params)
-        self._decoder = Decoder(merged)
+        self._decoder = Decoder(with_defaults(params))
         self._decode = self._decoder.decode
-        self._user_data_only = flag_param(merged, "user_data_only")
         self._opened = False
         self._closed = False
 
@@ -109,13 +107,7 @@ class SINETStreamMessageDecoder(_Lifecycle):
         """
         if self._closed:
             self._check_usable()
-        plugin_ts = 0
-        if self._user_data_only:  # only then does the timestamp come from the container
-            stamp = getattr(data, "timestamp", 0)
-            if isinstance(stamp, int) and not isinstance(stamp, bool):
-                plugin_ts = stamp
-        value, timestamp_us, _, _ = self._decode(data, plugin_ts)
-        return Message(value, None, timestamp_us, data)
+        return decode_message(self._decode, data, None, data)
 
     def __repr__(self) -> str:
         return f"SINETStreamMessageDecoder({self._decoder!r})"

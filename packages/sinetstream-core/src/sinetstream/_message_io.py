@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 
 from . import _config
 from ._config import ResolvedConfig
+from ._failures import as_sinet_error
 from ._metrics import Metrics, MetricsRecorder
 from ._params import DEFAULT_PARAMS, Consistency, copy_params
 from ._registry import GroupRegistry, instantiate_backend, registry
 from .error import AlreadyConnectedError, NotOpenError, SinetError
+from .error import ConnectionError as SinetConnectionError
 
 __all__ = ["MessageIO"]
 
@@ -119,19 +121,12 @@ class MessageIO:
             self._before_open(self._plugin)
             try:
                 self._plugin.open()
-            except SinetError:
-                self._metrics.error()
-                self._discard_plugin()
-                raise
             except Exception as exc:
-                self._metrics.error()
+                error = self._failure(
+                    exc, f"cannot open the {self.params['type']} backend", SinetConnectionError
+                )
                 self._discard_plugin()
-                from .error import ConnectionError as SinetConnectionError
-
-                raise SinetConnectionError(
-                    f"{self._where}cannot open the {self.params['type']} backend: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+                raise error  # noqa: B904 - _failure sets the cause
             self._opened = True
             self._live = self._plugin
             return self
@@ -184,6 +179,17 @@ class MessageIO:
         temp = getattr(getattr(self, "_resolved", None), "temp_files", None)
         if temp:
             _config.remove_temp_files(temp)
+
+    def _failure(
+        self, error: BaseException, what: str, kind: type[SinetError] = SinetError
+    ) -> SinetError:
+        """Count a failure; the SinetError to raise for it (``error``, or ``error`` wrapped).
+
+        The one place the core translates a plugin's failure (see :mod:`._failures`):
+        ``except Exception as exc: raise self._failure(exc, "publish failed")``.
+        """
+        self._metrics.error()
+        return as_sinet_error(error, self._where + what, kind)
 
     def _require_open(self) -> Any:
         plugin = self._plugin

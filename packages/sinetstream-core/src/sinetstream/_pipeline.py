@@ -15,6 +15,7 @@ from typing import Any
 from ._compression import resolve_compression
 from ._crypto import MessageDecryptor, MessageEncryptor
 from ._crypto_config import parse_crypto, warn_if_unauthenticated
+from ._message import attached_timestamp
 from ._value_type import resolve_value_type
 from ._wire import (
     AVRO_PREFIX,
@@ -264,8 +265,8 @@ class Decoder:
         """Return ``(value, timestamp_us, uncompressed_size, compressed_size)``.
 
         ``plugin_timestamp_us`` is the timestamp used with ``user_data_only``
-        (default: the message's own ``timestamp``, as a :class:`PluginMessage`
-        has, else 0). Raises :class:`InvalidMessageError` (only) for any undecodable message.
+        (default: the one attached to ``message``, :func:`attached_timestamp`).
+        Raises :class:`InvalidMessageError` (only) for any undecodable message.
         """
         try:
             # A bytes subclass (e.g. PluginMessage) is used as is, without a copy.
@@ -296,7 +297,7 @@ class Decoder:
         if self._user_data_only:
             payload = data if decrypt is None else decrypt(self._max_version, data, 0)
             if plugin_timestamp_us is None:
-                plugin_timestamp_us = getattr(data, "timestamp", 0)
+                plugin_timestamp_us = attached_timestamp(data)
             return plugin_timestamp_us, payload
         if self.message_format >= 3 and len(data) > _V3_HEADER_LEN and data[:4] == V3_MARKER:
             key_version = (data[4] << 8) | data[5]

@@ -24,6 +24,7 @@ from typing import Any
 from promise import Promise
 from promise.promise import STATE_FULFILLED, STATE_PENDING, STATE_REJECTED
 
+from ._failures import as_sinet_error
 from .error import SinetError
 
 __all__ = ["SinetPromise", "rejected_promise", "settle_from"]
@@ -42,14 +43,6 @@ def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -
         fut.set_exception(error)
     else:
         fut.set_result(value)
-
-
-def _as_sinet_error(error: BaseException) -> SinetError:
-    if isinstance(error, SinetError):
-        return error
-    wrapped = SinetError(f"publish failed: {type(error).__name__}: {error}")
-    wrapped.__cause__ = error
-    return wrapped
 
 
 class SinetPromise(Promise[Any]):
@@ -138,7 +131,7 @@ class SinetPromise(Promise[Any]):
         hook = self._failure_hook
         if hook is not None:
             self._failure_hook = None
-            reason = _as_sinet_error(reason)
+            reason = as_sinet_error(reason, "publish failed")
             hook(reason)
         super()._reject(reason, traceback)
 
@@ -179,7 +172,7 @@ class SinetPromise(Promise[Any]):
             with _LOCK:
                 if self._failure_hook is hook:
                     self._failure_hook = None
-                    hook(_as_sinet_error(self.reason))
+                    hook(as_sinet_error(self.reason, "publish failed"))
 
     def __await__(self) -> Generator[Any, None, Any]:
         loop = asyncio.get_running_loop()

@@ -19,12 +19,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._message import Message
+from ._message import Message, decode_message
 from ._message_io import MessageIO
 from .error import (
     InvalidArgumentError,
     InvalidMessageError,
-    SinetError,
     UnsupportedOperationError,
 )
 
@@ -138,13 +137,11 @@ class _ReaderBase(MessageIO):
     def _decode_message(self, data: bytes, topic: str | None, raw: Any) -> Message | None:
         """Decode one received message; ``None`` when it is skipped as invalid."""
         try:
-            value, tstamp, unc, comp = self._decode(data)
+            return decode_message(self._decode, data, topic, raw, self._metrics)
         except InvalidMessageError as exc:
             if self._counted_invalid(exc, f" on topic {topic!r}"):
                 return None
             raise
-        self._metrics.message(len(data), unc, comp)
-        return Message(value, topic, tstamp, raw)
 
     def _counted_invalid(self, exc: InvalidMessageError, where: str = "") -> bool:
         """Count an invalid message; True when it is skipped (``on_invalid_message: skip``).
@@ -176,43 +173,39 @@ class MessageReader(_ReaderBase):
         super().close()
 
     def __iter__(self) -> MessageReader:
-        plugin = self._require_open()
-        self._iterator = iter(plugin)
+        self._iterator = self._plugin_iterator()
         return self
+
+    def _plugin_iterator(self) -> Iterator[Any]:
+        """A fresh iterator of the plugin; its failure is a receiving failure."""
+        plugin = self._require_open()
+        try:
+            return iter(plugin)
+        except Exception as exc:
+            raise self._failure(exc, "receiving failed")  # noqa: B904 - _failure sets the cause
 
     def __next__(self) -> Message:
         while True:
             it = self._iterator
             if it is None:
-                it = self._iterator = iter(self._require_open())
+                it = self._iterator = self._plugin_iterator()
             try:
                 data, topic, raw = next(it)
             except StopIteration:
                 self._iterator = None
-                raise
-            except RuntimeError as exc:
-                self._iterator = None
-                # A generator that ends with ``raise StopIteration`` (as the v1.2
-                # guide's sample does) surfaces as RuntimeError since PEP 479.
-                if isinstance(exc.__cause__, StopIteration):
-                    raise StopIteration from None
-                self._metrics.error()
                 raise
             except InvalidMessageError as exc:
                 self._iterator = None
                 if self._counted_invalid(exc):
                     continue
                 raise
-            except SinetError:
-                self._iterator = None
-                self._metrics.error()
-                raise
             except Exception as exc:
                 self._iterator = None
-                self._metrics.error()
-                raise SinetError(
-                    f"{self._where}receiving failed: {type(exc).__name__}: {exc}"
-                ) from exc
+                # A generator that ends with ``raise StopIteration`` (as the v1.2
+                # guide's sample does) surfaces as RuntimeError since PEP 479.
+                if isinstance(exc, RuntimeError) and isinstance(exc.__cause__, StopIteration):
+                    raise StopIteration from None
+                raise self._failure(exc, "receiving failed")  # noqa: B904 - _failure sets the cause
             message = self._decode_message(data, topic, raw)
             if message is not None:
                 return message

@@ -98,12 +98,8 @@ class MessageWriter(_WriterBase):
         message, unc, comp = self._encode_message(msg, timestamp)
         try:
             result = plugin.publish(message, **kwargs) if kwargs else plugin.publish(message)
-        except SinetError:
-            self._metrics.error()
-            raise
         except Exception as exc:
-            self._metrics.error()
-            raise SinetError(f"{self._where}publish failed: {type(exc).__name__}: {exc}") from exc
+            raise self._failure(exc, "publish failed")  # noqa: B904 - _failure sets the cause
         self._metrics.message(len(message), unc, comp)
         return result
 
@@ -141,12 +137,6 @@ class AsyncMessageWriter(_WriterBase):
         try:
             pending = plugin.publish(message, **kwargs) if kwargs else plugin.publish(message)
         except Exception as exc:
-            self._metrics.error()
-            error = (
-                exc
-                if isinstance(exc, SinetError)
-                else SinetError(f"{self._where}publish failed: {type(exc).__name__}: {exc}")
-            )
-            return self._promise.rejected_promise(error)
+            return self._promise.rejected_promise(self._failure(exc, "publish failed"))
         self._metrics.message(len(message), unc, comp)
         return self._promise.settle_from(pending, self._count_error)

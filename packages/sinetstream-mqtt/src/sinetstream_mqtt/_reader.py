@@ -11,18 +11,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from sinetstream.error import (
-    AuthenticationError,
-    AuthorizationError,
-    InvalidArgumentError,
-    SinetError,
+    ConnectionError as SinetConnectionError,
 )
 from sinetstream.error import (
-    ConnectionError as SinetConnectionError,
+    InvalidArgumentError,
+    SinetError,
 )
 from sinetstream.spi import AsyncReaderBase, ConfigVersion, PluginMessageReader
 
 from ._client import BufferedClient
-from ._connection import MqttConnection, log
+from ._connection import MqttConnection
 from ._headers import received_payload
 
 __all__ = ["MqttAsyncReader", "MqttReader"]
@@ -48,6 +46,13 @@ class _Failure:
 
     def __init__(self, error: SinetError) -> None:
         self.error = error
+
+
+def _lost(address: str, reason: ReasonCode) -> SinetConnectionError:
+    """What both readers report when the connection is lost after open (paho reconnects)."""
+    return SinetConnectionError(
+        f"lost the connection to MQTT broker {address} ({reason.getName()}); reconnecting"
+    )
 
 
 class MqttReader(MqttConnection, PluginMessageReader):
@@ -137,6 +142,8 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._taken = 0
         self._bytes_in = 0
         self._bytes_out = 0
+        # The lost connection queued for the iterator and not raised yet.
+        self._pending_loss: SinetError | None = None
 
     def reset_metrics(self) -> None:
         super().reset_metrics()
@@ -202,16 +209,19 @@ class MqttReader(MqttConnection, PluginMessageReader):
             not_full.wait(_FULL_POLL)
 
     def _report_failure(self, error: SinetError) -> None:
+        # What the callback reader passes to on_failure, the iterator raises, after
+        # the messages read before it; iterating again goes on (paho reconnects).
+        # Network thread: the batch being filled is flushed first.
         super()._report_failure(error)
-        if not isinstance(error, (AuthenticationError, AuthorizationError)):
-            return  # transient: paho keeps reconnecting, the iterator keeps waiting
+        self._flush()
         self._queue.put(_Failure(error))
 
-    def _subscription_refused(self, error: SinetError) -> None:
-        # Not transient: nothing will arrive on that topic until a reconnect
-        # subscribes again, so the iterator raises it (after what is buffered).
-        log.warning("%s", error)
-        self._queue.put(_Failure(error))
+    def _disconnected_hook(self, reason: ReasonCode) -> None:
+        # Once until the iterator raised it: a broker that comes and goes while
+        # nobody iterates is one loss to hear about, not one per reconnect.
+        if self._pending_loss is None:
+            self._pending_loss = _lost(self._settings.address, reason)
+            self._report_failure(self._pending_loss)
 
     def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
         # Where the iterator is in its batch lives on self, not in this
@@ -235,6 +245,8 @@ class MqttReader(MqttConnection, PluginMessageReader):
                         self._queue.put(_CLOSED)  # every later iterator ends too
                         return
                     if isinstance(got, _Failure):
+                        if got.error is self._pending_loss:
+                            self._pending_loss = None
                         raise got.error
                     continue
                 self._chunk = chunk = got
@@ -328,9 +340,4 @@ class MqttAsyncReader(MqttConnection, AsyncReaderBase):
         self.fail(error)
 
     def _disconnected_hook(self, reason: ReasonCode) -> None:
-        self.fail(
-            SinetConnectionError(
-                f"lost the connection to MQTT broker {self._settings.address} "
-                f"({reason.getName()}); reconnecting"
-            )
-        )
+        self.fail(_lost(self._settings.address, reason))

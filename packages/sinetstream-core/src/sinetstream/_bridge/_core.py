@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from sinetstream._config import resolve
+from sinetstream._message import attached_timestamp
 from sinetstream._params import AT_LEAST_ONCE
 from sinetstream.error import (
     AuthenticationError,
@@ -281,7 +282,7 @@ class Bridge:
                 message = (
                     data
                     if type(data) is PluginMessage
-                    else PluginMessage(data, getattr(data, "timestamp", 0))
+                    else PluginMessage(data, attached_timestamp(data))
                 )
             else:
                 try:

@@ -106,13 +106,9 @@ class SinkWriter(AsyncMessageWriter):
         try:
             pending = plugin.publish(message) if key is None else plugin.publish(message, key=key)
         except Exception as exc:
-            self._metrics.error()
-            error = (
-                exc
-                if isinstance(exc, SinetError)
-                else SinetError(f"{self._where}publish failed: {type(exc).__name__}: {exc}")
+            rejected: SinetPromise = self._promise.rejected_promise(
+                self._failure(exc, "publish failed")
             )
-            rejected: SinetPromise = self._promise.rejected_promise(error)
             return rejected
         size = len(message)
         self._metrics.message(size, size, size)
