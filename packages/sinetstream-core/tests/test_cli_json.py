@@ -292,7 +292,7 @@ def test_replay_loop_starts_over_until_ctrl_c(workdir: Path) -> None:
         [str(SCRIPT), "replay", *QUEUE, "two.jsonl", "--loop"],
         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(2.0)  # start-up, then passes of 0.1 s each
+    time.sleep(4.0)  # start-up (slow beside other test workers), then passes of 0.1 s each
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
