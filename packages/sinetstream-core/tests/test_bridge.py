@@ -20,6 +20,15 @@ from sinetstream import (
 )
 from sinetstream._bridge._topic_map import TopicMap, parse_rule
 from sinetstream._cli import main
+from sinetstream_queue import QueueReader
+
+# A bridge acknowledges its source only after the destination did (enable_manual_ack /
+# ack, new in plugin SPI 1.1) and refuses a source without them. sinetstream-queue
+# 1.0.0, which `nox -s matrix` runs this core's tests against, has neither.
+queue_can_be_a_source = pytest.mark.skipif(
+    not hasattr(QueueReader, "enable_manual_ack"),
+    reason="sinetstream-queue < 1.1 has no manual acknowledgement: the bridge refuses it",
+)
 
 KEY_A = {"algorithm": "AES", "mode": "GCM", "key_length": 128, "password": "key-a"}
 KEY_B = {"algorithm": "AES", "mode": "GCM", "key_length": 128, "password": "key-b"}
@@ -66,6 +75,7 @@ def test_bridge_is_exported() -> None:
     assert sinetstream.Bridge is Bridge
 
 
+@queue_can_be_a_source
 def test_passthrough_forwards_the_bytes_unchanged(workdir: Path, broker_name: str) -> None:
     cfg = _config(workdir / "c.yml", broker_name, src={"topic": "in"}, dst={"topic": "out"})
     values = [b"m%d" % i for i in range(50)]
@@ -82,6 +92,7 @@ def test_passthrough_forwards_the_bytes_unchanged(workdir: Path, broker_name: st
     assert sent == []  # acknowledged on the source: nothing left there
 
 
+@queue_can_be_a_source
 def test_passthrough_keeps_timestamps_and_wire_bytes(workdir: Path, broker_name: str) -> None:
     cfg = _config(workdir / "c.yml", broker_name, src={"topic": "in"}, dst={"topic": "out"})
     _write(broker_name, "in", [b"x"])
@@ -97,6 +108,7 @@ def test_passthrough_keeps_timestamps_and_wire_bytes(workdir: Path, broker_name:
     assert broker(broker_name).backlog("in") == 0
 
 
+@queue_can_be_a_source
 def test_reencrypt_between_two_keys(workdir: Path, broker_name: str) -> None:
     cfg = _config(
         workdir / "c.yml",
@@ -117,6 +129,7 @@ def test_reencrypt_between_two_keys(workdir: Path, broker_name: str) -> None:
     assert msg.value == b"again"
 
 
+@queue_can_be_a_source
 def test_undelivered_messages_stay_on_the_source(workdir: Path, broker_name: str) -> None:
     # The destination topic holds 5 messages and nobody reads it: publishes
     # fail (full), are retried, and what was not forwarded at stop is not
@@ -152,6 +165,7 @@ def test_undelivered_messages_stay_on_the_source(workdir: Path, broker_name: str
     assert again.metrics.received >= 15
 
 
+@queue_can_be_a_source
 def test_topic_map_subscribes_to_the_sources(workdir: Path, broker_name: str) -> None:
     # The queue has no wildcards: literal sources (MQTT wildcards: tests/test_bridge of mqtt).
     cfg = _config(workdir / "c.yml", broker_name, src={}, dst={})
@@ -190,9 +204,8 @@ def test_topic_map_rules() -> None:
 def test_source_without_manual_ack_is_refused(
     workdir: Path, broker_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sinetstream_queue import QueueReader
-
-    monkeypatch.delattr(QueueReader, "enable_manual_ack")
+    if hasattr(QueueReader, "enable_manual_ack"):  # sinetstream-queue 1.0.0 has none
+        monkeypatch.delattr(QueueReader, "enable_manual_ack")
     cfg = _config(workdir / "c.yml", broker_name, src={"topic": "in"}, dst={"topic": "out"})
     with pytest.raises(SinetError, match="cannot acknowledge messages"):
         Bridge("src", "dst", config_file=str(cfg)).run()
@@ -206,6 +219,7 @@ def test_bad_arguments(workdir: Path, broker_name: str) -> None:
         Bridge("src", "dst", config_file=str(cfg), max_in_flight=0)
 
 
+@queue_can_be_a_source
 def test_run_async_is_cancelled_with_a_drain(workdir: Path, broker_name: str) -> None:
     cfg = _config(workdir / "c.yml", broker_name, src={"topic": "in"}, dst={"topic": "out"})
     _write(broker_name, "in", [b"a", b"b"])
@@ -213,7 +227,7 @@ def test_run_async_is_cancelled_with_a_drain(workdir: Path, broker_name: str) ->
 
     async def main_task() -> None:
         task = asyncio.ensure_future(bridge.run_async())
-        while bridge.metrics.acknowledged < 2:
+        while bridge.metrics.acknowledged < 2 and not task.done():
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -223,6 +237,7 @@ def test_run_async_is_cancelled_with_a_drain(workdir: Path, broker_name: str) ->
     assert [m.value for m in _read(broker_name, "out", 2)] == [b"a", b"b"]
 
 
+@queue_can_be_a_source
 def test_cli_bridge_runs_and_prints_a_summary(
     workdir: Path, broker_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -236,6 +251,7 @@ def test_cli_bridge_runs_and_prints_a_summary(
     assert [m.value for m in _read(broker_name, "out", 3)] == [b"1", b"2", b"3"]
 
 
+@queue_can_be_a_source
 def test_undecodable_messages_are_skipped_or_stop_the_bridge(
     workdir: Path, broker_name: str
 ) -> None:
@@ -265,6 +281,7 @@ def test_undecodable_messages_are_skipped_or_stop_the_bridge(
     assert broker(broker_name).backlog("in") == 0
 
 
+@queue_can_be_a_source
 def test_cli_progress_lines(
     workdir: Path, broker_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -275,6 +292,7 @@ def test_cli_progress_lines(
     assert err.count("received 0, forwarded 0") >= 2
 
 
+@queue_can_be_a_source
 def test_a_message_the_map_cannot_place_stops_the_bridge(workdir: Path, broker_name: str) -> None:
     cfg = _config(workdir / "c.yml", broker_name, src={}, dst={})
     _write(broker_name, "in", [b"1"])
@@ -288,11 +306,10 @@ def test_a_message_the_map_cannot_place_stops_the_bridge(workdir: Path, broker_n
     assert broker(broker_name).backlog("in") == 1  # not acknowledged
 
 
+@queue_can_be_a_source
 def test_a_plugin_failing_with_its_own_exception_stops_the_bridge(
     workdir: Path, broker_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sinetstream_queue import QueueReader
-
     def broken(self: Any) -> Any:
         raise RuntimeError("disk on fire")
 

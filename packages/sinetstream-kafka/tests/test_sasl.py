@@ -245,7 +245,6 @@ def test_mechanism_not_enabled(scram_512_only: SaslRelay) -> None:
     assert not relay.sasl.failed
 
 
-@pytest.mark.usefixtures("failed_tls_handshakes")
 def test_sasl_ssl_checks_the_server_certificate(sasl_ssl_kafka: SaslEndpoint, certs: Certs) -> None:
     relay = sasl_ssl_kafka.relay
     accepted = relay.accepted

@@ -132,7 +132,6 @@ def test_bad_password_is_authentication_error(
     assert "wrong-password" not in str(info.value)
 
 
-@pytest.mark.usefixtures("failed_tls_handshakes")
 def test_sasl_ssl_checks_the_brokers_certificate(compose_kafka: Path, tmp_path: Path) -> None:
     other = make_certificates(tmp_path).other_ca  # a CA that did not sign the broker's
     params = {**_params(SASL_SSL, other, "PLAIN", "alice-secret"), "topic": "never"}

@@ -47,7 +47,6 @@ def test_tls_with_client_certificate(tls_kafka: str, certs: Any) -> None:
     assert got[1] == topic
 
 
-@pytest.mark.usefixtures("failed_tls_handshakes")
 @pytest.mark.parametrize("case", ["wrong CA", "no client certificate", "plaintext client"])
 def test_tls_failures_give_connection_error(tls_kafka: str, certs: Any, case: str) -> None:
     tls: Any
