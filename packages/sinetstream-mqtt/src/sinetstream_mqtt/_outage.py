@@ -55,6 +55,7 @@ class OutageWatch:
         self._up_since: float | None = None  # the current connection's CONNACK
         self._reported = False
         self._timer: threading.Timer | None = None
+        self._timer_due = 0.0  # when the pending check runs (clock time)
         self._closed = False
 
     def lost(self) -> None:
@@ -77,7 +78,8 @@ class OutageWatch:
     def check(self) -> None:
         """Report the outage if it lasted long enough; else look again when it may have."""
         with self._lock:
-            self._timer = None
+            if self._timer is threading.current_thread():
+                self._timer = None  # (a check that was replaced leaves the new one be)
             down = self._down_since
             if self._closed or down is None or self._reported:
                 return
@@ -104,13 +106,20 @@ class OutageWatch:
             timer.cancel()
 
     def _arm(self, delay: float) -> None:
-        # Holding the lock. One pending check at a time.
-        if self._timer is not None or self._closed:
+        # Holding the lock. One pending check at a time: the earlier one wins.
+        if self._closed:
             return
+        due = self._clock() + delay
+        pending = self._timer
+        if pending is not None:
+            if self._timer_due <= due:
+                return
+            pending.cancel()
         timer = threading.Timer(max(delay, 0.0), self.check)
         timer.daemon = True
         timer.name = "sinetstream-mqtt-outage"
         self._timer = timer
+        self._timer_due = due
         timer.start()
 
 
