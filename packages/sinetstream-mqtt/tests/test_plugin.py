@@ -454,7 +454,13 @@ def test_async_reader_callbacks_and_failures(persistent_mosquitto: Mosquitto, to
         assert got.wait(5)
         assert received == [(b"hello", topic)]
         assert isinstance(failures[0], ValueError)
-        broker.restart()  # connection loss goes to on_failure; paho reconnects and resubscribes
+        # A connection down for OUTAGE_REPORT_S goes to on_failure (a shorter loss is
+        # only logged); paho reconnects and resubscribes.
+        broker.stop()
+        deadline = time.monotonic() + 10
+        while len(failures) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        broker.start()
         deadline = time.monotonic() + 10
         while reader.metrics()["connects"] < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -754,12 +760,12 @@ def test_qos1_survives_broker_restart_without_loss(
                         break
                 else:
                     break  # receive timeout: the assertions below say what is missing
-            except ConnectionError as exc:  # the restart: raised once, iterating goes on
+            except ConnectionError as exc:  # not for a restart paho rides out within 2 s
                 losses.append(exc)
         producer.join(30)
         assert not errors
     assert restarted
-    assert len(losses) == 1
+    assert losses == []  # the connection came back within OUTAGE_REPORT_S: only logged
     assert sorted(received) == list(range(count))  # no message lost
     duplicates = sum(c - 1 for c in received.values())
     assert reader.metrics()["reconnects"] >= 1

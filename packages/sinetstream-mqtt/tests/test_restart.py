@@ -30,6 +30,7 @@ from sinetstream import (
 )
 from sinetstream.testing.crash import run_killed_writer
 from sinetstream.testing.load import CollectingReader
+from sinetstream_mqtt._outage import OUTAGE_REPORT_S
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -155,11 +156,12 @@ def test_writer_process_killed_mid_stream(
 def test_reader_reports_a_killed_broker_once_then_goes_on(
     durable_mosquitto: Mosquitto, topic: str, style: str
 ) -> None:
-    """The sync reader raises what the callback reader passes to on_failure, once.
+    """A broker down for 2 s: the sync reader raises what on_failure gets, once.
 
     As Kafka's readers do: the iterator raises the ConnectionError after the
-    messages read before the loss; iterating again goes on with what was
-    published after the restart (paho reconnects, the session kept it).
+    messages read before the loss, once the connection has been down for
+    OUTAGE_REPORT_S; iterating again goes on with what was published after
+    the restart (paho reconnects, the session kept it).
     """
     broker = durable_mosquitto
     tag = uuid.uuid4().hex[:8]
@@ -203,7 +205,10 @@ def test_reader_reports_a_killed_broker_once_then_goes_on(
             writer.publish("before")
         wait(lambda: got == ["before"], 5)
         kill(broker)
+        killed = time.monotonic()
         wait(lambda: failures, 5)
+        # Not before the outage lasted OUTAGE_REPORT_S (a quick reconnect is no failure).
+        assert time.monotonic() - killed >= OUTAGE_REPORT_S
         time.sleep(0.5)  # paho's reconnects are refused meanwhile: still one loss
         broker.start()
         with MessageWriter(**writer_params) as writer:
@@ -214,3 +219,80 @@ def test_reader_reports_a_killed_broker_once_then_goes_on(
     assert isinstance(failures[0], ConnectionError)
     assert f"lost the connection to MQTT broker {broker.broker()}" in str(failures[0])
     assert "reconnecting" in str(failures[0])
+
+
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_reader_rides_out_a_broker_restarted_at_once(
+    durable_mosquitto: Mosquitto, topic: str, style: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A connection paho re-establishes within OUTAGE_REPORT_S is logged, not reported.
+
+    As with SINETStream 1.10, a ``for msg in reader:`` loop goes on through a
+    broker restarted at once: no exception, no on_failure, and every QoS 1
+    message published before, during and after the restart arrives.
+    """
+    broker = durable_mosquitto
+    tag = uuid.uuid4().hex[:8]
+    params = reader_service(broker, topic, "MQTTv311", f"blip-{style}-{tag}")
+    got: list[str] = []
+    failures: list[BaseException] = []
+    count = 300
+    reader: Any
+    if style == "async":
+        reader = AsyncMessageReader(**params)
+        reader.on_message = lambda message: got.append(message.value)
+        reader.on_failure = lambda exc, _tb: failures.append(exc)
+    else:
+        reader = MessageReader(receive_timeout_ms=200, **params)
+    writer_params = service(broker, topic, "MQTTv311", f"bw-{style}-{tag}")
+    retries = 0
+
+    def produce() -> None:
+        nonlocal retries
+        with MessageWriter(**writer_params) as writer:
+            for seq in range(count):
+                if seq == count // 3:
+                    time.sleep(0.3)  # Mosquitto saves what it acknowledged
+                    kill(broker)
+                    broker.start()
+                while True:
+                    try:
+                        writer.publish(str(seq))
+                        break
+                    except ConnectionError:  # not acknowledged: publish it again
+                        retries += 1
+                        time.sleep(0.05)
+                time.sleep(0.002)
+
+    caplog.set_level("WARNING", logger="sinetstream_mqtt")
+    with reader:
+        producer = threading.Thread(target=produce)
+        producer.start()
+        # Past the restart by more than OUTAGE_REPORT_S: a report would be due by now.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (
+            producer.is_alive() or set(got) != {str(i) for i in range(count)}
+        ):
+            if style == "async":
+                time.sleep(0.05)
+                continue
+            try:
+                got.extend(message.value for message in reader)
+            except SinetError as exc:
+                failures.append(exc)
+        producer.join(10)
+        time.sleep(OUTAGE_REPORT_S + 0.5)
+        if style == "sync":
+            try:
+                got.extend(message.value for message in reader)
+            except SinetError as exc:
+                failures.append(exc)
+        errors = reader.metrics.error_count_total
+    assert failures == []
+    assert errors == 0
+    missing = {str(i) for i in range(count)} - set(got)
+    assert missing == set(), f"lost {len(missing)}: {sorted(missing, key=int)[:20]}"
+    lost = [r for r in caplog.records if "lost the connection to MQTT broker" in r.getMessage()]
+    assert lost, "the connection was never lost: the test did not restart the broker"
+    assert all(r.levelname == "WARNING" for r in lost)
+    print(f"{style}: {len(got)} received, {retries} publish retries, {len(lost)} losses logged")

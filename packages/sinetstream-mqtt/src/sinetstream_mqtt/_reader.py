@@ -11,17 +11,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from sinetstream.error import (
-    ConnectionError as SinetConnectionError,
-)
-from sinetstream.error import (
     InvalidArgumentError,
     SinetError,
 )
 from sinetstream.spi import AsyncReaderBase, ConfigVersion, PluginMessageReader
 
 from ._client import BufferedClient
-from ._connection import MqttConnection
+from ._connection import log
 from ._headers import received_payload
+from ._outage import ReaderConnection
 
 __all__ = ["MqttAsyncReader", "MqttReader"]
 
@@ -48,14 +46,7 @@ class _Failure:
         self.error = error
 
 
-def _lost(address: str, reason: ReasonCode) -> SinetConnectionError:
-    """What both readers report when the connection is lost after open (paho reconnects)."""
-    return SinetConnectionError(
-        f"lost the connection to MQTT broker {address} ({reason.getName()}); reconnecting"
-    )
-
-
-class MqttReader(MqttConnection, PluginMessageReader):
+class MqttReader(ReaderConnection, PluginMessageReader):
     """Synchronous MQTT reader (entry point ``sinetstream.reader: mqtt``).
 
     Messages go from paho's network thread into a buffer of at most
@@ -161,6 +152,7 @@ class MqttReader(MqttConnection, PluginMessageReader):
         }
 
     def _install_callbacks(self, client: BufferedClient) -> None:
+        super()._install_callbacks(client)
         self._reset_buffer()
         client.on_message = self._on_message
         client.after_read = self._flush
@@ -217,11 +209,18 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._queue.put(_Failure(error))
 
     def _disconnected_hook(self, reason: ReasonCode) -> None:
-        # Once until the iterator raised it: a broker that comes and goes while
-        # nobody iterates is one loss to hear about, not one per reconnect.
+        # Network thread: what was read before the loss goes ahead of its report.
+        self._flush()
+        super()._disconnected_hook(reason)
+
+    def _report_outage(self, error: SinetError) -> None:
+        # Timer thread: the batch belongs to the network thread (flushed at the loss).
+        # Once until the iterator raised it: outages while nobody iterates are one
+        # failure to hear about, not one per outage.
+        log.warning("%s", error)
         if self._pending_loss is None:
-            self._pending_loss = _lost(self._settings.address, reason)
-            self._report_failure(self._pending_loss)
+            self._pending_loss = error
+            self._queue.put(_Failure(error))
 
     def __iter__(self) -> Iterator[tuple[bytes, str | None, Any]]:
         # Where the iterator is in its batch lives on self, not in this
@@ -289,14 +288,15 @@ class MqttReader(MqttConnection, PluginMessageReader):
         self._queue.put(_CLOSED)
 
 
-class MqttAsyncReader(MqttConnection, AsyncReaderBase):
+class MqttAsyncReader(ReaderConnection, AsyncReaderBase):
     """Callback MQTT reader (entry point ``sinetstream.async_reader: mqtt``).
 
     ``on_message(payload, topic, raw)`` runs on paho's network thread, so a slow
     callback slows the network loop (backpressure). Messages that arrive
     before ``on_message`` is set wait for it instead of being dropped.
-    ``on_failure(exception, traceback)`` receives connection losses, refused
-    reconnects, denied subscriptions and exceptions raised by ``on_message``.
+    ``on_failure(exception, traceback)`` receives a connection down for 2 s
+    (once per outage, from a timer thread), refused reconnects, denied
+    subscriptions and exceptions raised by ``on_message``.
     """
 
     _role = "reader"
@@ -325,6 +325,7 @@ class MqttAsyncReader(MqttConnection, AsyncReaderBase):
             self._has_callback.set()
 
     def _install_callbacks(self, client: BufferedClient) -> None:
+        super()._install_callbacks(client)
         client.on_message = self._on_message
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -339,5 +340,5 @@ class MqttAsyncReader(MqttConnection, AsyncReaderBase):
     def _report_failure(self, error: SinetError) -> None:
         self.fail(error)
 
-    def _disconnected_hook(self, reason: ReasonCode) -> None:
-        self.fail(_lost(self._settings.address, reason))
+    def _report_outage(self, error: SinetError) -> None:
+        self.fail(error)  # timer thread: on_failure does not hold up paho's network loop
