@@ -274,8 +274,9 @@ class Broker:
             if sub.closed:
                 return
             sub.closed = True
-            # What was handed out is passed (read, or acknowledged with manual ack):
-            # trimmed while the subscription still counts, as if read one by one.
+            # What was handed out counts as read, and is trimmed while the
+            # subscription still counts, as if read one by one (with manual ack,
+            # only what it also acknowledged); the rest waits for other readers.
             sub._settle()
             sub._drop_batch()
             for name in sub._topics:
