@@ -155,3 +155,43 @@ def test_deferred_promise_rejects_eagerly_for_failure_hooks() -> None:
     done.do_resolve(1)
     done.resolve_when_observed(lambda: pytest.fail("attach after settling"))
     assert done.get(0) == 1
+
+
+@pytest.mark.parametrize(
+    "observe",
+    [
+        lambda p: p.get(0),
+        lambda p: p.value,
+        lambda p: p.then(lambda v: v).get(1),
+        lambda p: Promise.all([p]).get(1)[0],
+        lambda p: asyncio.run(_awaited(p)),
+    ],
+    ids=["get", "value", "then", "all", "await"],
+)
+def test_fulfilled_is_a_resolved_promise(observe: object) -> None:
+    receipt = object()
+    promise = PublishPromise.fulfilled(receipt)
+    assert type(promise) is PublishPromise
+    assert promise.is_fulfilled
+    assert not promise.is_pending
+    assert not promise.is_rejected
+    assert observe(promise) is receipt  # type: ignore[operator]
+    assert "fulfilled" in repr(promise).lower()
+
+
+def test_fulfilled_never_rejects_nor_reports_a_failure() -> None:
+    errors: list[SinetError] = []
+    promise = SinetPromise.fulfilled("receipt")
+    assert settle_from(promise, errors.append) is promise
+    promise.do_reject(SinetError("too late"))  # a promise settles once
+    promise.do_resolve("other")
+    assert promise.get(0) == "receipt"
+    assert errors == []
+
+
+def test_fulfilled_with_a_thenable_follows_it() -> None:
+    inner = SinetPromise()
+    outer = SinetPromise.fulfilled(inner)
+    assert outer.is_pending
+    inner.do_resolve("late")
+    assert outer.get(1) == "late"

@@ -310,3 +310,73 @@ def test_the_reader_gets_the_writers_timestamp_and_record(name: str) -> None:
         assert repr(record) == repr(same)
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.offset = 5  # type: ignore[misc]
+
+
+def test_the_log_keeps_a_copy_of_a_mutable_value(name: str) -> None:
+    b = sinetstream_queue.broker(name)
+    value = bytearray(b"before")
+    record = b.publish("t", value, 7)
+    value[:] = b"after!"
+    sub = b.subscribe(["t"])
+    assert sub.get(0) == record
+    assert record.value == b"before"
+    assert record.timestamp == 7
+    sub.close()
+
+
+def test_headers_given_to_publish_win_and_the_callers_message_is_untouched(name: str) -> None:
+    from sinetstream.spi import PluginMessage
+
+    b = sinetstream_queue.broker(name)
+    message = PluginMessage(b"x", 5)
+    message.headers = {"k": "mine"}
+    record = b.publish("t", message, 5, headers={"k": "given"})
+    assert record.headers == {"k": "given"}
+    assert record.value.headers == {"k": "given"}  # type: ignore[attr-defined]
+    assert message.headers == {"k": "mine"}
+    plain = b.publish("t", message, 5)  # the same timestamp, no headers: not the same message
+    assert plain.headers is None
+    assert plain.value.headers is None  # type: ignore[attr-defined]
+    kept = b.publish("t", message, 5, headers=message.headers)
+    assert kept.value is message  # says the same: stored as it is, no copy
+
+
+def test_async_writer_counts_what_its_thread_stored(name: str) -> None:
+    w = AsyncMessageWriter(
+        None,
+        "t",
+        no_config=True,
+        type="queue",
+        brokers=name,
+        type_spec={"maxsize": 2, "publish_timeout_ms": 5000},
+    )
+    with _reader(name, maxsize=2, timeout=2000) as r, w:
+        promises = [w.publish(b"%d" % i) for i in range(10)]  # 8 wait for the thread
+        got = []
+        for m in r:
+            got.append(m.value)
+            if len(got) == 10:
+                break
+        assert [p.get(5).offset for p in promises] == list(range(10))
+        assert w.metrics.raw["published"] == 10
+
+
+def test_async_reader_closed_by_its_callback_delivers_nothing_more(name: str) -> None:
+    with _writer(name) as w:
+        for i in range(20):
+            w.publish(b"%d" % i)
+    reader = AsyncMessageReader(None, "t", no_config=True, type="queue", brokers=name)
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def on_message(message: object) -> None:
+        seen.append(message.value)  # type: ignore[attr-defined]
+        if len(seen) == 3:
+            reader.close()  # from the delivery thread, mid-batch
+            done.set()
+
+    reader.on_message = on_message
+    reader.open()
+    assert done.wait(5)
+    time.sleep(0.2)
+    assert seen == [b"0", b"1", b"2"]

@@ -34,6 +34,7 @@ __all__ = ["SinetPromise", "rejected_promise", "settle_from"]
 _LOCK = threading.RLock()
 # Classes whose instances are not thenable (learnt as values are seen).
 _PLAIN_TYPES: set[type] = set()
+_new_object = object.__new__
 
 
 def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -54,6 +55,23 @@ class SinetPromise(Promise[Any]):
     _failure_hook: Callable[[SinetError], None] | None = None
     # Set by resolve_when_observed(): called once, by the first observer.
     _attach: Callable[[], object] | None = None
+
+    @classmethod
+    def fulfilled(cls, value: Any) -> SinetPromise:
+        """A promise fulfilled with ``value`` (the library's ``Promise.fulfilled``).
+
+        For a backend that has its receipt at once. A thenable ``value`` is
+        followed, as ``do_resolve`` does; a plain one, once its class is known
+        not to be thenable, is set directly: no lock, no duck-typing.
+        """
+        if value.__class__ not in _PLAIN_TYPES:
+            promise = cls()
+            promise.do_resolve(value)  # learns whether the class is thenable
+            return promise
+        promise = _new_object(cls)
+        promise._state = STATE_FULFILLED
+        promise._rejection_handler0 = value
+        return promise
 
     def resolve_when_observed(self, attach: Callable[[], object]) -> None:
         """Defer the success path until somebody looks at this promise.
@@ -167,6 +185,8 @@ class SinetPromise(Promise[Any]):
         # Set without the lock (the per-message path; the settling thread holds the
         # lock often). _reject runs under the lock and takes the hook if it sees it;
         # a rejection that came first is caught by the state check below.
+        if self._state == STATE_FULFILLED:
+            return  # settled for good: it never rejects
         self._failure_hook = hook
         if self._state == STATE_REJECTED:
             with _LOCK:
@@ -196,7 +216,8 @@ def settle_from(source: Any, on_error: Callable[[SinetError], None]) -> SinetPro
     :class:`SinetError` (the original as ``__cause__``).
     """
     if isinstance(source, SinetPromise):
-        source.on_failure(on_error)
+        if source._state != STATE_FULFILLED:  # else it never rejects: nothing to report
+            source.on_failure(on_error)
         return source
     result = SinetPromise()
     result.on_failure(on_error)
