@@ -134,8 +134,10 @@ _AUTH_FAILED = (
 
 
 # Above this many bytes, the GCM ciphertext is handed to ``cryptography`` as a view of
-# the message rather than a copy: a view costs a fixed ~0.2 µs, a copy grows with size.
-_VIEW_ABOVE = 4096
+# the message rather than a copy. A view has a fixed cost a copy only passes at about
+# 8 KiB (timeit, cryptography 51: decrypt 1.32 µs with a copy, 1.57 with a view at
+# 1 KiB; 21.1 and 19.6 µs at 64 KiB; 82 and 73 µs at 256 KiB).
+_VIEW_ABOVE = 16384
 
 
 class _Gcm:
@@ -147,8 +149,9 @@ class _Gcm:
         self._decrypt = aead.decrypt
 
     def sealer(self, head: bytes, salt: bytes) -> Callable[[bytes], bytes]:
-        # One closure over the AEAD function, the IV drawn inline: each Python call
-        # saved is ~0.1 µs, a tenth of the AES-GCM work on 1 KiB.
+        # One closure over the AEAD function, the IV drawn inline rather than by
+        # fresh_iv(): 1,000 instructions less per message (callgrind), a sixth of
+        # the AESGCM.encrypt call on 100 bytes.
         encrypt = self._encrypt
         join = b"".join
         if fresh_iv is not _next_iv:  # free-threaded build: the locked IV source

@@ -4,10 +4,11 @@ Each is one closure over what the configuration fixed (the serializer, the
 compressor, the cipher, the header bytes) doing the common case in a single
 Python frame, with every other case handed to the ``fallback`` (the general
 method of the Encoder or Decoder, which gives the same result and the precise
-error). On this path a Python call costs about 0.1 µs and a slice or
-comparison about 0.05 µs, as much as zlib or AES-GCM take on 100 bytes, so
-the closures inline the Avro framing (the caches of :mod:`._wire`) rather
-than call it.
+error). Measured with callgrind on CPython 3.11, a Python call costs about
+400 instructions and a slice or a comparison of bytes 600 to 800, where
+``AESGCM.decrypt`` of 100 bytes takes 6,000 and ``zlib.decompress`` 6,000:
+so the closures inline the Avro framing (the caches of :mod:`._wire`)
+rather than call it.
 """
 
 from __future__ import annotations
@@ -52,12 +53,13 @@ def decoder(
     """The Decoder's ``decode`` for v3 messages, unencrypted or encrypted.
 
     Unencrypted (``prefix``: the 16 bytes in front of the timestamp), a message
-    is recognised by one comparison; encrypted (``opener``: a one-item list
-    holding the header and salt of the last writer seen, with the function
-    giving the plaintext of its blocks; the fallback replaces it), by its first
-    ``head_len`` bytes (header and salt) (the list starts with an opener giving ``b""``, which
-    sends the message to the fallback). Then the Avro record is read with one
-    comparison while the timestamp's high bytes and the payload size stay the same.
+    is recognised by one comparison. Encrypted, by its first ``head_len`` bytes
+    (header and salt) being those of the last writer seen: ``opener`` is a
+    one-item list holding them with the function giving the plaintext of that
+    writer's blocks, which the fallback replaces (it starts with an opener
+    giving ``b""``, which sends the message to the fallback). Then the Avro
+    record is read with one comparison while the timestamp's high bytes and the
+    payload size stay the same.
     """
     cache = body_tail_seed()  # one tuple, replaced whole: safe for concurrent readers
 
