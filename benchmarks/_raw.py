@@ -314,13 +314,16 @@ def _primitive(params: dict[str, Any]) -> tuple[Callable[[bytes], bytes], Callab
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         aead = AESGCM(key)
+        salt = os.urandom(8)  # one per writer, as in the codec
 
+        # The associated data is salt ‖ nonce (24 bytes), as in the SINETStream format.
         def gcm_encrypt(data: bytes) -> bytes:
             nonce = os.urandom(16)
-            return nonce + aead.encrypt(nonce, data, nonce)
+            aad = salt + nonce
+            return aad + aead.encrypt(nonce, data, aad)
 
         def gcm_decrypt(blob: bytes) -> bytes:
-            return aead.decrypt(blob[:16], blob[16:], blob[:16])
+            return aead.decrypt(blob[8:24], blob[24:], blob[:24])
 
         return gcm_encrypt, gcm_decrypt
     from cryptography.hazmat.primitives import padding

@@ -11,6 +11,7 @@ entry changes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -122,3 +123,108 @@ def test_metrics_snapshot_and_reset_see_messages_not_yet_folded() -> None:
     recorder.message(3, 3, 3)
     after = recorder.snapshot()
     assert (after.msg_count_total, after.msg_bytes_total, after.msg_size_min) == (1, 3, 3)
+
+
+# --- the per-configuration closures of _fastpath, against the general methods --------------------
+
+KEY = b"k" * 32
+CODECS: dict[str, dict[str, object]] = {
+    "gzip": {"data_compression": True, "compression": {"algorithm": "gzip"}},
+    "zstd": {"data_compression": True, "compression": {"algorithm": "zstd"}},
+    "gcm": {
+        "data_encryption": True,
+        "crypto": {"algorithm": "AES", "mode": "GCM", "key_length": 256, "key": KEY},
+    },
+    "cbc-pkcs7-text": {
+        "value_type": "text",
+        "data_encryption": True,
+        "crypto": {"algorithm": "AES", "mode": "CBC", "padding": "pkcs7", "key": KEY[:16]},
+    },
+    "gcm-password-zstd": {
+        "data_compression": True,
+        "compression": {"algorithm": "zstd"},
+        "data_encryption": True,
+        "crypto": {
+            "algorithm": "AES",
+            "mode": "GCM",
+            "password": "hot-path",
+            "key_derivation": {"iteration": 10},
+        },
+    },
+}
+
+
+def _value(params: dict[str, object], step: int, size: int) -> object:
+    if params.get("value_type") == "text":
+        return chr(0x61 + step % 26) * size
+    return bytes([step % 251]) * size
+
+
+@pytest.mark.parametrize("codec", list(CODECS))
+@given(
+    st.lists(st.tuples(STEPS, SIZES, st.integers(0, 2)), min_size=1, max_size=30),
+    st.integers(0, 2**20),
+)
+def test_fast_encode_and_decode_give_what_the_general_methods_give(
+    codec: str, steps: list[tuple[int, int, int]], start: int
+) -> None:
+    """Three writers (each with its own salt) interleaved, timestamps across the cache spans."""
+    params = CODECS[codec]
+    writers = [Encoder(params) for _ in range(3)]
+    dec, ref = Decoder(params), Decoder(params)
+    ts = NOW_US + start
+    for step, size, w in steps:
+        ts += step
+        value = _value(params, step, size)
+        wire, unc, comp = writers[w].encode(value, ts)
+        assert ref._decode(wire) == (value, ts, unc, comp)
+        assert dec.decode(wire) == (value, ts, unc, comp)
+        assert dec.decode(PluginMessage(wire, 0)) == (value, ts, unc, comp)
+
+
+def _outcome(decode: Callable[[bytes], object], data: bytes) -> object:
+    """What ``decode(data)`` gives, or the class and text of the error it raises
+    (CBC cannot tell every altered message: then both must give the same value)."""
+    try:
+        return decode(data)
+    except InvalidMessageError as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("codec", ["gcm", "gcm-password-zstd", "cbc-pkcs7-text"])
+def test_fast_decode_raises_what_the_general_method_raises(codec: str) -> None:
+    params = CODECS[codec]
+    wire = Encoder(params).encode(_value(params, 1, 300), NOW_US)[0]
+    dec = Decoder(params)
+    dec.decode(wire)  # the fast path now knows this writer
+    bad = [wire[:n] for n in (0, 6, 14, 30, 40, len(wire) - 1)]
+    for i in (6, 14, 20, 40, len(wire) - 1):
+        altered = bytearray(wire)
+        altered[i] ^= 0x5A
+        bad.append(bytes(altered))
+    for data in bad:
+        assert _outcome(dec.decode, data) == _outcome(Decoder(params)._decode, data), data.hex()
+    assert dec.decode(wire)[0] == _value(params, 1, 300)  # the bad ones left it working
+
+
+def test_a_wrong_key_fails_on_the_fast_path_too() -> None:
+    wire = Encoder(CODECS["gcm"]).encode(b"secret", NOW_US)[0]
+    crypto = {"algorithm": "AES", "mode": "GCM", "key_length": 256, "key": b"x" * 32}
+    dec = Decoder({"data_encryption": True, "crypto": crypto})
+    for _ in range(3):  # the first through the general path, then through the fast one
+        with pytest.raises(InvalidMessageError, match="authentication failed"):
+            dec.decode(wire)
+
+
+def test_the_gcm_opener_reads_a_large_block_through_a_view() -> None:
+    from sinetstream._crypto_modes import _VIEW_ABOVE
+
+    params = CODECS["gcm"]
+    for size in (_VIEW_ABOVE - 100, _VIEW_ABOVE, _VIEW_ABOVE + 1, 70000):
+        payload = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+        wire = Encoder(params).encode(payload, NOW_US)[0]
+        dec = Decoder(params)
+        assert dec.decode(wire)[0] == dec.decode(wire)[0] == payload
+        tampered = wire[:-1] + bytes([wire[-1] ^ 1])
+        with pytest.raises(InvalidMessageError, match="authentication failed"):
+            dec.decode(tampered)

@@ -110,21 +110,23 @@ class MessageDecryptor:
         "_last",
         "_lock",
         "_pkcs7",
-        "_salt_len",
         "_stamp",
         "_tokens",
         "max_version",
+        "salt_len",
     )
 
     def __init__(self, config: CryptoConfig) -> None:
         self._config = config
         self._pkcs7 = config.pkcs7
-        self._salt_len = config.salt_bytes
+        #: Length of the salt in front of each encrypted block.
+        self.salt_len = config.salt_bytes
         self.max_version = config.max_version
         # Raw keys: one cipher per version, salt ignored.
         self._fixed = {v: make_cipher(config.mode, k) for v, k in config.keys.items()}
         self._cache: OrderedDict[tuple[int, bytes], KeyedCipher] = OrderedDict()
-        self._last: tuple[int, bytes, KeyedCipher] | None = None
+        # (key version, salt, start, opener) of the last block :meth:`decrypt` opened
+        self._last: tuple[int, bytes, int, Callable[[bytes], bytes]] | None = None
         self._lock = threading.Lock()
         self._tokens = float(self.DERIVE_BURST)
         self._stamp = time.monotonic()
@@ -153,7 +155,6 @@ class MessageDecryptor:
                 self._cache[ident] = cipher
                 if len(self._cache) > self.KEY_CACHE_SIZE:
                     self._cache.popitem(last=False)
-            self._last = (key_version, salt, cipher)
         return cipher
 
     def _unknown(self, key_version: int) -> UnknownKeyVersionError:
@@ -162,26 +163,36 @@ class MessageDecryptor:
             f"{list(self._config.versions)}"
         )
 
-    def decrypt(self, key_version: int, buf: bytes, start: int = 0) -> bytes:
-        """Plaintext of the block ``buf[start:]``, written with ``key_version``."""
-        salt_len = self._salt_len
-        if len(buf) < start + salt_len:
-            raise truncated(len(buf) - start, salt_len)
+    def opener(self, key_version: int, salt: bytes, start: int) -> Callable[[bytes], bytes]:
+        """The plaintext of the block at ``buf[start:]`` of the writer of ``salt``, as a
+        function of ``buf``: built once per writer, then called per message."""
         if self._fixed:
             cipher = self._fixed.get(key_version)
             if cipher is None:
                 raise self._unknown(key_version)
         else:
-            salt = buf[start : start + salt_len]
-            last = self._last  # the same writer as the previous message, checked inline
-            if last is not None and last[1] == salt and last[0] == key_version:
-                cipher = last[2]
-            else:
-                cipher = self._derived(key_version, salt)
-        data = cipher.open(buf, start, salt_len)
-        if self._pkcs7:
-            data = _unpad(data)
-        return data
+            cipher = self._derived(key_version, salt)
+        open_block = cipher.opener(start, self.salt_len)
+        if not self._pkcs7:
+            return open_block
+
+        def open_padded(buf: bytes) -> bytes:
+            return _unpad(open_block(buf))
+
+        return open_padded
+
+    def decrypt(self, key_version: int, buf: bytes, start: int = 0) -> bytes:
+        """Plaintext of the block ``buf[start:]``, written with ``key_version``."""
+        salt_len = self.salt_len
+        if len(buf) < start + salt_len:
+            raise truncated(len(buf) - start, salt_len)
+        salt = buf[start : start + salt_len]
+        last = self._last  # the same writer as the previous message, checked inline
+        if last is not None and last[1] == salt and last[0] == key_version and last[2] == start:
+            return last[3](buf)
+        open_block = self.opener(key_version, salt, start)
+        self._last = (key_version, salt, start, open_block)
+        return open_block(buf)
 
     def __repr__(self) -> str:
         return f"MessageDecryptor({self._config!r})"

@@ -1,8 +1,9 @@
 """AES cipher modes behind one small protocol, :class:`KeyedCipher`.
 
-Each mode turns one key into a cipher with two operations: ``sealer`` (built
-once per writer; per message it draws a fresh IV and gives
-``head ‖ iv ‖ ciphertext ‖ tag``) and ``open`` (the plaintext of one block).
+Each mode turns one key into a cipher with two operations, each built once
+and then called per message: ``sealer`` (per message it draws a fresh IV and
+gives ``head ‖ iv ‖ ciphertext ‖ tag``) and ``opener`` (the plaintext of the
+block at a fixed offset of a message).
 
 * the IV/nonce is random per message: 16 bytes, except OPENPGP whose 18-byte
   field is the encrypted IV with its 2 check bytes. IVs are drawn from the
@@ -112,8 +113,12 @@ class KeyedCipher(Protocol):
         """
         ...
 
-    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
-        """The plaintext of the block ``buf[start:]``; its first ``salt_len`` bytes are the salt."""
+    def opener(self, start: int, salt_len: int) -> Callable[[bytes], bytes]:
+        """A function of ``buf`` giving the plaintext of the block ``buf[start:]``.
+
+        The block's first ``salt_len`` bytes are the salt. Raises
+        :class:`InvalidMessageError` for a truncated, altered or undecryptable block.
+        """
         ...
 
 
@@ -128,6 +133,13 @@ _AUTH_FAILED = (
 )
 
 
+# Above this many bytes, the GCM ciphertext is handed to ``cryptography`` as a view of
+# the message rather than a copy. A view has a fixed cost a copy only passes at about
+# 8 KiB (timeit, cryptography 51: decrypt 1.32 µs with a copy, 1.57 with a view at
+# 1 KiB; 21.1 and 19.6 µs at 64 KiB; 82 and 73 µs at 256 KiB).
+_VIEW_ABOVE = 16384
+
+
 class _Gcm:
     __slots__ = ("_decrypt", "_encrypt")
 
@@ -137,29 +149,48 @@ class _Gcm:
         self._decrypt = aead.decrypt
 
     def sealer(self, head: bytes, salt: bytes) -> Callable[[bytes], bytes]:
-        # A closure over the AEAD function: 0.3 µs less per message than
-        # ``partial(seal, head, salt)`` (a fifth of an encode at 1 KiB).
+        # One closure over the AEAD function, the IV drawn inline rather than by
+        # fresh_iv(): 1,000 instructions less per message (callgrind), a sixth of
+        # the AESGCM.encrypt call on 100 bytes.
         encrypt = self._encrypt
+        join = b"".join
+        if fresh_iv is not _next_iv:  # free-threaded build: the locked IV source
+
+            def seal_locked(data: bytes) -> bytes:
+                nonce = fresh_iv()
+                return join((head, nonce, encrypt(nonce, data, salt + nonce)))
+
+            return seal_locked
 
         def seal(data: bytes) -> bytes:
-            nonce = fresh_iv()
-            return b"".join((head, nonce, encrypt(nonce, data, salt + nonce)))
+            nonce = next(_ivs, None) or _refill_ivs()
+            return join((head, nonce, encrypt(nonce, data, salt + nonce)))
 
         return seal
 
-    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+    def opener(self, start: int, salt_len: int) -> Callable[[bytes], bytes]:
         iv_at = start + salt_len
         ct_at = iv_at + BLOCK
-        if len(buf) < ct_at + _GCM_TAG:
-            raise truncated(len(buf) - start, ct_at + _GCM_TAG - start)
-        try:
-            return self._decrypt(buf[iv_at:ct_at], buf[ct_at:], buf[start:ct_at])
-        except InvalidTag:
-            raise InvalidMessageError(_AUTH_FAILED) from None
+        decrypt = self._decrypt
+
+        def open_gcm(buf: bytes) -> bytes:
+            # One call verifies the tag and decrypts ciphertext ‖ tag.
+            try:
+                if len(buf) <= _VIEW_ABOVE:
+                    return decrypt(buf[iv_at:ct_at], buf[ct_at:], buf[start:ct_at])
+                return decrypt(buf[iv_at:ct_at], memoryview(buf)[ct_at:], buf[start:ct_at])
+            except (InvalidTag, ValueError):
+                pass
+            if len(buf) < ct_at + _GCM_TAG:
+                raise truncated(len(buf) - start, ct_at + _GCM_TAG - start)
+            raise InvalidMessageError(_AUTH_FAILED)
+
+        return open_gcm
 
 
 class _PartialSealer:
-    """``sealer`` for ciphers whose per-message work is a ``seal`` method."""
+    """``sealer`` and ``opener`` for ciphers whose per-message work is a ``seal`` and
+    an ``open`` method."""
 
     __slots__ = ()
 
@@ -168,6 +199,12 @@ class _PartialSealer:
 
     def sealer(self, head: bytes, salt: bytes) -> Callable[[bytes], bytes]:
         return partial(self.seal, head, salt)
+
+    def open(self, start: int, salt_len: int, buf: bytes) -> bytes:
+        raise NotImplementedError
+
+    def opener(self, start: int, salt_len: int) -> Callable[[bytes], bytes]:
+        return partial(self.open, start, salt_len)
 
 
 class _Eax(_PartialSealer):
@@ -200,7 +237,7 @@ class _Eax(_PartialSealer):
         tag = self._tag(n, self._mac(1, salt + nonce), self._mac(2, ct))
         return b"".join((head, nonce, ct, tag))
 
-    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+    def open(self, start: int, salt_len: int, buf: bytes) -> bytes:
         iv_at = start + salt_len
         ct_at = iv_at + BLOCK
         if len(buf) < ct_at + _EAX_TAG:
@@ -232,7 +269,7 @@ class _Classic(_PartialSealer):
                 f"cannot encrypt: {exc} (set crypto.padding: pkcs7 for CBC)"
             ) from None
 
-    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+    def open(self, start: int, salt_len: int, buf: bytes) -> bytes:
         iv_at = start + salt_len
         ct_at = iv_at + BLOCK
         if len(buf) < ct_at:
@@ -260,7 +297,7 @@ class _OpenPgp(_PartialSealer):
         ct = Cipher(self._aes, CFB(eiv[-BLOCK:])).encryptor().update(data)
         return b"".join((head, eiv, ct))
 
-    def open(self, buf: bytes, start: int, salt_len: int) -> bytes:
+    def open(self, start: int, salt_len: int, buf: bytes) -> bytes:
         iv_at = start + salt_len
         ct_at = iv_at + _OPENPGP_IV
         if len(buf) < ct_at:

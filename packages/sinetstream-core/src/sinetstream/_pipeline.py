@@ -15,15 +15,17 @@ from typing import Any
 from ._compression import resolve_compression
 from ._crypto import MessageDecryptor, MessageEncryptor
 from ._crypto_config import parse_crypto, warn_if_unauthenticated
+from ._crypto_modes import truncated
+from ._fastpath import DecodeFn, EncodeFn
+from ._fastpath import decoder as fast_decoder
+from ._fastpath import encoder as fast_encoder
 from ._message import attached_timestamp
 from ._value_type import resolve_value_type
 from ._wire import (
     AVRO_PREFIX,
-    CONTINUED_BYTES,
     V3_MARKER,
     AvroUnpacker,
     TimestampEncoder,
-    encode_varint,
     v3_plain_prefix,
 )
 from .error import InvalidArgumentError, InvalidMessageError, SinetError
@@ -62,7 +64,7 @@ def _callable_param(params: Mapping[str, Any], name: str) -> Callable[..., Any] 
 
 
 class Encoder:
-    """Built once when a writer opens; :meth:`encode` is the per-message hot path.
+    """Built once when a writer opens; :attr:`encode` is the per-message hot path.
 
     Raises :class:`InvalidArgumentError` for bad parameters.
     """
@@ -74,14 +76,20 @@ class Encoder:
         "_plain_prefix",
         "_serialize",
         "_stamp",
-        "_tail",
         "_user_data_only",
         "compression",
+        "encode",
         "encryption",
         "key_version",
         "message_format",
         "value_type",
     )
+
+    #: ``encode(value, timestamp_us)``: ``(wire_bytes, uncompressed_size,
+    #: compressed_size)``. The sizes are measured after the serializer and after
+    #: the compressor (equal when compression is off). Raises
+    #: :class:`InvalidMessageError` if the value cannot be serialized to bytes.
+    encode: EncodeFn
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         vt = resolve_value_type(params.get("value_type"))
@@ -114,18 +122,21 @@ class Encoder:
         # header ‖ encrypt(data) in one call, or None when encryption is off
         self._encrypt = None if encryptor is None else encryptor.sealer(header)
         self._stamp = TimestampEncoder().encode
-        # (timestamp z >> 7, payload size, the bytes between the timestamp's first
-        # byte and the payload): both repeat from message to message (the timestamp
-        # part for 64 µs). One entry, replaced atomically; -1 never matches.
-        self._tail: tuple[int, int, bytes] = (-1, -1, b"")
+        self.encode = self._encode_user_data
+        if not self._user_data_only:
+            self.encode = fast_encoder(
+                prefix=self._plain_prefix,
+                serialize=self._serialize,
+                as_bytes=self._as_bytes,
+                serialize_error=self._serialize_error,
+                compress=self._compress,
+                compress_error=self._compress_error,
+                stamp=self._stamp,
+                seal=self._encrypt,
+            )
 
-    def encode(self, value: Any, timestamp_us: int) -> tuple[bytes, int, int]:
-        """Return ``(wire_bytes, uncompressed_size, compressed_size)``.
-
-        The sizes are measured after the serializer and after the compressor
-        (equal when compression is off). Raises :class:`InvalidMessageError` if
-        the value cannot be serialized to bytes.
-        """
+    def _encode_user_data(self, value: Any, timestamp_us: int) -> tuple[bytes, int, int]:
+        """:attr:`encode` with ``user_data_only``: the (compressed, encrypted) payload alone."""
         serialize = self._serialize
         if serialize is not None:
             try:
@@ -133,10 +144,7 @@ class Encoder:
             except SinetError:
                 raise
             except Exception as exc:
-                raise InvalidMessageError(
-                    f"value_type {self.value_type}: cannot serialize a "
-                    f"{type(value).__name__}: {exc}"
-                ) from exc
+                raise self._serialize_error(value, exc) from exc
         else:
             payload = value
         if type(payload) is not bytes:
@@ -148,40 +156,22 @@ class Encoder:
             except SinetError:
                 raise
             except Exception as exc:
-                raise InvalidMessageError(
-                    f"compression {self.compression}: cannot compress: {exc}"
-                ) from exc
-        compressed = len(payload)
+                raise self._compress_error(exc) from exc
         encrypt = self._encrypt
-        if self._user_data_only:
-            return (payload if encrypt is None else encrypt(payload)), uncompressed, compressed
-        z = (timestamp_us << 1) ^ (timestamp_us >> 63)  # the Avro long's zig-zag form
-        hi, size, tail = self._tail
-        if hi == z >> 7 and size == compressed:
-            first = CONTINUED_BYTES[z & 0x7F]
-        else:
-            first, tail = self._new_tail(timestamp_us, compressed)
-        if encrypt is None:
-            wire = b"".join((self._plain_prefix, first, tail, payload))
-            return wire, uncompressed, compressed
-        return (
-            encrypt(b"".join((AVRO_PREFIX, first, tail, payload))),
-            uncompressed,
-            compressed,
-        )
+        return (payload if encrypt is None else encrypt(payload)), uncompressed, len(payload)
 
     @property
     def serializer(self) -> Callable[[Any], Any] | None:
         """The effective serializer: ``value_serializer`` if given, else the value type's."""
         return self._serialize
 
-    def _new_tail(self, timestamp_us: int, size: int) -> tuple[bytes, bytes]:
-        """The timestamp varint's first byte, and its other bytes with the length varint."""
-        first, rest = self._stamp(timestamp_us)  # raises if it does not fit 64 bits
-        tail = rest + encode_varint(size << 1)
-        if rest:  # a timestamp of 2+ varint bytes: its first byte has the continuation bit
-            self._tail = (((timestamp_us << 1) ^ (timestamp_us >> 63)) >> 7, size, tail)
-        return first, tail
+    def _serialize_error(self, value: Any, exc: Exception) -> InvalidMessageError:
+        return InvalidMessageError(
+            f"value_type {self.value_type}: cannot serialize a {type(value).__name__}: {exc}"
+        )
+
+    def _compress_error(self, exc: Exception) -> InvalidMessageError:
+        return InvalidMessageError(f"compression {self.compression}: cannot compress: {exc}")
 
     def _as_bytes(self, payload: Any) -> bytes:
         if isinstance(payload, (bytes, bytearray, memoryview)):
@@ -209,22 +199,31 @@ class Encoder:
 
 
 class Decoder:
-    """Built once when a reader opens; :meth:`decode` is the per-message hot path."""
+    """Built once when a reader opens; :attr:`decode` is the per-message hot path."""
 
     __slots__ = (
         "_body",
         "_decompress",
-        "_decrypt",
+        "_decryptor",
         "_deserialize",
         "_max_version",
+        "_opener",
         "_plain_prefix",
         "_unpack",
         "_user_data_only",
         "compression",
+        "decode",
         "encryption",
         "message_format",
         "value_type",
     )
+
+    #: ``decode(message, plugin_timestamp_us=None)``: ``(value, timestamp_us,
+    #: uncompressed_size, compressed_size)`` of one message. ``plugin_timestamp_us``
+    #: is the timestamp used with ``user_data_only`` (default: the message's own
+    #: ``timestamp``, as a :class:`PluginMessage` has, else 0). Raises
+    #: :class:`InvalidMessageError` (only) for any undecodable message.
+    decode: DecodeFn
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         vt = resolve_value_type(params.get("value_type"))
@@ -238,32 +237,45 @@ class Decoder:
             comp = resolve_compression(params.get("compression"), writer=False)
             self._decompress = comp.decompress
             self.compression = comp.name
-        self._decrypt: Callable[[int, bytes, int], bytes] | None = None
+        self._decryptor: MessageDecryptor | None = None
         self.encryption: str | None = None
         self._max_version = 0
         if flag_param(params, "data_encryption"):
             config = parse_crypto(params.get("crypto"))
             warn_if_unauthenticated(config, "reader")
-            decryptor = MessageDecryptor(config)
-            self._decrypt = decryptor.decrypt
+            self._decryptor = MessageDecryptor(config)
             self.encryption = config.describe()
-            self._max_version = decryptor.max_version
+            self._max_version = self._decryptor.max_version
         unpacker = AvroUnpacker()
         self._unpack = unpacker.unpack
         self._body = unpacker.body
-        plain = self.message_format >= 3 and not self._user_data_only and self._decrypt is None
+        v3 = self.message_format >= 3 and not self._user_data_only
+        plain = v3 and self._decryptor is None
         self._plain_prefix = v3_plain_prefix() if plain else None
+        # (header ‖ salt of the last writer, its block opener): set by _unframe
+        self._opener: list[tuple[bytes, Callable[[bytes], bytes]]] = [(V3_MARKER, _no_block)]
+        self.decode = self._decode
+        if v3:
+            self.decode = fast_decoder(
+                self._decode,
+                prefix=self._plain_prefix,
+                opener=None if plain else self._opener,
+                head_len=_V3_HEADER_LEN + (self._decryptor.salt_len if self._decryptor else 0),
+                decompress=self._decompress,
+                deserialize=self._deserialize,
+            )
 
     @property
     def deserializer(self) -> Callable[[bytes], Any] | None:
         """The effective deserializer: ``value_deserializer`` if given, else the value type's."""
         return self._deserialize
 
-    def decode(
+    def _decode(
         self, message: bytes | bytearray | memoryview, plugin_timestamp_us: int | None = None
     ) -> tuple[Any, int, int, int]:
-        """Return ``(value, timestamp_us, uncompressed_size, compressed_size)``.
+        """:attr:`decode` for any message (the fast path's fallback).
 
+        Returns ``(value, timestamp_us, uncompressed_size, compressed_size)``;
         ``plugin_timestamp_us`` is the timestamp used with ``user_data_only``
         (default: the one attached to ``message``, :func:`attached_timestamp`).
         Raises :class:`InvalidMessageError` (only) for any undecodable message.
@@ -293,9 +305,9 @@ class Decoder:
 
     def _unframe(self, data: bytes, plugin_timestamp_us: int | None) -> tuple[int, bytes]:
         """``(timestamp_us, payload)`` of any message: v2 or v3, encrypted or not."""
-        decrypt = self._decrypt
+        decryptor = self._decryptor
         if self._user_data_only:
-            payload = data if decrypt is None else decrypt(self._max_version, data, 0)
+            payload = data if decryptor is None else decryptor.decrypt(self._max_version, data, 0)
             if plugin_timestamp_us is None:
                 plugin_timestamp_us = attached_timestamp(data)
             return plugin_timestamp_us, payload
@@ -306,7 +318,7 @@ class Decoder:
             # Version 2 message (or a v2 reader): no header, the reader's newest key.
             key_version = self._max_version
             start = 0
-        if decrypt is None:
+        if decryptor is None:
             if key_version:
                 raise InvalidMessageError(
                     f"invalid key_version={key_version}: the message is encrypted "
@@ -318,7 +330,15 @@ class Decoder:
                 "invalid key_version=0: the message is not encrypted "
                 "but this reader has data_encryption on"
             )
-        return self._unpack(decrypt(key_version, data, start))
+        if not start:
+            return self._unpack(decryptor.decrypt(key_version, data, 0))
+        head_len = _V3_HEADER_LEN + decryptor.salt_len
+        if len(data) < head_len:
+            raise truncated(len(data) - start, decryptor.salt_len)
+        head = data[:head_len]
+        open_block = decryptor.opener(key_version, head[_V3_HEADER_LEN:], _V3_HEADER_LEN)
+        self._opener[0] = (head, open_block)  # the fast path's writer from now on
+        return self._unpack(open_block(data))
 
     def __repr__(self) -> str:
         return (
@@ -326,3 +346,8 @@ class Decoder:
             f"encryption={self.encryption!r}, message_format={self.message_format}, "
             f"user_data_only={self._user_data_only})"
         )
+
+
+def _no_block(_buf: bytes) -> bytes:
+    """The opener before any writer was seen: no plaintext, so the fast path falls back."""
+    return b""

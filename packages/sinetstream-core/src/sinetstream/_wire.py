@@ -25,15 +25,20 @@ from .error import InvalidMessageError
 __all__ = [
     "AVRO_FINGERPRINT",
     "AvroUnpacker",
+    "BodyTail",
     "TimestampEncoder",
     "AVRO_MARKER",
     "AVRO_PREFIX",
     "CONTINUED_BYTES",
     "MAX_KEY_VERSION",
+    "TS_BYTE0",
+    "TS_BYTE1",
     "V3_HEADER_LEN",
     "V3_MARKER",
+    "avro_body",
     "avro_pack",
     "avro_unpack",
+    "body_tail_seed",
     "check_timestamp",
     "decode_varint",
     "encode_varint",
@@ -213,26 +218,62 @@ class TimestampEncoder:
         return CONTINUED_BYTES[hi & 0x7F] + cache14[1]
 
 
+#: ``(tail, len(tail), base, size)``: see :func:`avro_body`.
+BodyTail = tuple[bytes, int, int, int]
+
+# What the first two bytes of a cached timestamp varint add to its ``base``, by byte
+# value: two lookups and two additions instead of six operations. A byte that cannot
+# be there (no continuation bit; an odd zig-zag form, i.e. a negative timestamp) adds
+# _NO_MATCH, which makes any sum negative: the message is read the long way.
+_NO_MATCH = -(1 << 80)
+#: By value of the timestamp varint's first byte: its share of the timestamp.
+TS_BYTE0 = tuple(((b & 0x7F) >> 1) if b >= 0x80 and not b & 1 else _NO_MATCH for b in range(256))
+#: By value of the timestamp varint's second byte: its share of the timestamp.
+TS_BYTE1 = tuple(((b & 0x7F) << 6) if b >= 0x80 else _NO_MATCH for b in range(256))
+
+
+def body_tail_seed() -> BodyTail:
+    """A :data:`BodyTail` that matches no message until one sets it (now's timestamp,
+    an empty payload: complete varints, so the comparison can only match where both end)."""
+    z = zigzag_encode(_time_ns() // 1000)
+    tail = encode_varint(z >> 14) + b"\x00"
+    return tail, len(tail), ((z >> 14) << 14) >> 1, 0
+
+
+def avro_body(data: bytes, at: int) -> tuple[int, bytes, BodyTail | None]:
+    """``(timestamp_us, payload, tail)`` of the record whose timestamp starts at ``data[at]``.
+
+    ``tail`` is the :data:`BodyTail` a next message of the stream is likely to
+    share, or ``None`` when the timestamp varint is shorter than 3 bytes:
+    ``tail`` holds the timestamp varint's bytes after its first two (constant
+    while the timestamp's value ``>> 13`` is, 8 ms) and the payload length
+    varint; ``base`` the timestamp with its 13 low bits cleared; ``size`` the
+    payload size. A message whose bytes 2.. after ``at`` are ``tail`` has
+    timestamp ``base + TS_BYTE0[b0] + TS_BYTE1[b1]`` if that is not negative.
+    """
+    z, pos = decode_varint(data, at)
+    payload = _avro_bytes(data, pos)
+    ts = (z >> 1) ^ -(z & 1)
+    if pos <= at + 2:
+        return ts, payload, None
+    size = len(payload)
+    tail = data[at + 2 : pos] + encode_varint(size << 1)
+    return ts, payload, (tail, len(tail), ((z >> 14) << 14) >> 1, size)
+
+
 class AvroUnpacker:
     """:func:`avro_unpack` for a reader's hot path (same results and errors).
 
-    Caches the bytes after the first two of the last timestamp varint, with
-    the payload length after them (one entry, replaced atomically): while a
-    stream's timestamps keep their value ``>> 14`` (8 ms) and its payloads
-    their size, a message is read with one comparison instead of two varint
-    loops. Call the bound methods (cheaper than an instance's ``__call__``).
+    Keeps one :data:`BodyTail` (replaced atomically): while a stream's
+    timestamps keep their value ``>> 13`` (8 ms) and its payloads their size,
+    a message is read with one comparison instead of two varint loops. Call the
+    bound methods (cheaper than an instance's ``__call__``).
     """
 
     __slots__ = ("_cache",)
 
     def __init__(self) -> None:
-        # (timestamp varint bytes 3.. + payload length varint, their count, the
-        # timestamp's value >> 14 << 14, the payload size). Seeded with now's
-        # timestamp and an empty payload: complete varints, so the comparison
-        # can only match where both varints end.
-        z = zigzag_encode(_time_ns() // 1000)
-        tail = encode_varint(z >> 14) + b"\x00"
-        self._cache: tuple[bytes, int, int, int] = (tail, len(tail), (z >> 14) << 14, 0)
+        self._cache = body_tail_seed()
 
     def unpack(self, data: bytes, start: int = 0) -> tuple[int, bytes]:
         """Parse the Avro single-object message ``data[start:]``."""
@@ -244,25 +285,20 @@ class AvroUnpacker:
     def body(self, data: bytes, at: int) -> tuple[int, bytes]:
         """Parse the record whose timestamp starts at ``data[at]``, the 10 bytes before it
         being :data:`AVRO_PREFIX` (the caller checked them)."""
-        tail, n, high, size = self._cache
+        tail, n, base, size = self._cache
         try:
-            first = data[at]
-            second = data[at + 1]
+            b0 = data[at]
+            b1 = data[at + 1]
         except IndexError:
             return avro_unpack(data, at - 10)
-        third = at + 2
-        if first >= 0x80 and second >= 0x80 and data[third : third + n] == tail:
-            payload_at = third + n
-            if payload_at + size <= len(data):
-                z = (first & 0x7F) | ((second & 0x7F) << 7) | high
-                return (z >> 1) ^ -(z & 1), data[payload_at : payload_at + size]
-        z, pos = decode_varint(data, at)
-        payload = _avro_bytes(data, pos)
-        if pos > third:  # a varint of 3 bytes or more: the next ones may share its tail
-            size = len(payload)
-            tail = data[third:pos] + encode_varint(size << 1)
-            self._cache = (tail, len(tail), (z >> 14) << 14, size)
-        return (z >> 1) ^ -(z & 1), payload
+        end = at + 2 + n
+        ts = base + TS_BYTE0[b0] + TS_BYTE1[b1]
+        if ts >= 0 and data[at + 2 : end] == tail and end + size <= len(data):
+            return ts, data[end : end + size]
+        ts, payload, new = avro_body(data, at)
+        if new is not None:
+            self._cache = new
+        return ts, payload
 
 
 def timestamp_us(seconds: float | None) -> int:
