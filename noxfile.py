@@ -16,7 +16,11 @@ MAIN_PYTHON = "3.11"
 # The OpenTelemetry SDK: the tests of sinetstream.instrumentation read its in-memory exporters.
 OTEL_SDK = "opentelemetry-sdk>=1.27,<2"
 TEST_DEPS = [
-    "pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "pytest-xdist==3.8.0", OTEL_SDK
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6.100",
+    "pytest-xdist==3.8.0",
+    OTEL_SDK,
 ]
 # Most tests wait on sockets, timeouts and subprocesses rather than the CPU, so more workers than
 # cores pay off even on a 2-core machine; each worker starts its own brokers on free ports.
@@ -43,7 +47,7 @@ def _expose_pyenv_pythons() -> None:
 
 _expose_pyenv_pythons()
 # `release` builds and checks every distribution (all that `build` does, and more) and installs
-# each backend alone from a local index. The version matrix (`nox -s matrix`, ~14 min: each
+# each backend alone from a local index. The version matrix (`nox -s matrix`, ~21 min: each
 # plugin against the oldest core it declares and its client libraries' lowest and newest
 # versions) runs before each release and after any change that reaches under a client library.
 nox.options.sessions = ["lint", "typecheck", "tests", "integration", "release"]
@@ -178,10 +182,12 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def bench(session: nox.Session) -> None:
-    """Throughput vs raw clients and SINETStream 1.10, and telemetry's cost: docs/performance.md."""
+    """Throughput vs raw clients and SINETStream 1.10, telemetry's cost, and the floors of the
+    in-process cases: docs/performance.md."""
     _editable(session, *BROKER_DEPS, OTEL_SDK, "matplotlib>=3.8")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
     session.run("python", str(ROOT / "benchmarks" / "telemetry.py"))
+    session.run("python", str(ROOT / "benchmarks" / "floors.py"))
 
 
 @nox.session(python=MAIN_PYTHON)
