@@ -12,6 +12,10 @@ Each floor does only what the case cannot avoid, with nothing of ours:
   single-thread bare round trip the target is a ratio of.
 * v1.2 plugin: a writer thread ``put``s the payload on a ``queue.Queue`` and a
   reader thread ``get``s it with a timeout: the plugin's own structure, no core.
+  Also the same plugin and floor on a ``queue.SimpleQueue``, whose ``put`` takes
+  no Python-level lock: the Queue's one lock, taken by both threads once per
+  message, makes them take turns (a lock convoy) once a GIL switch falls while
+  one of them holds it.
 
 Every round runs each floor, its baseline and ours once, side by side in this
 one process; medians over rounds are printed (and written to
@@ -33,6 +37,7 @@ import time
 import timeit
 import uuid
 import zlib
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from queue import Queue, SimpleQueue
@@ -46,6 +51,7 @@ import driver  # noqa: E402
 driver.register_v12_plugin()  # before sinetstream is imported: it reads its entry points
 
 import sinetstream  # noqa: E402
+import v12_queue  # noqa: E402
 from _raw import _primitive  # noqa: E402
 from _sections import put_section  # noqa: E402
 from run import CODECS, V12_TYPE  # noqa: E402
@@ -212,21 +218,27 @@ def gzip_pipeline_rows() -> dict[str, Any]:
     }
 
 
-def plugin_rows() -> dict[str, Any]:
+def plugin_rows(channel: type[Any]) -> dict[str, Any]:
+    """The v1.2 plugin with ``channel`` as its per-topic queue (``queue.Queue`` as written)."""
     payload = make_payload(1024, "random")
 
     def same(data: bytes) -> bytes:
         return data
 
-    ours, switches = ours_pipeline(V12_TYPE, "plain", payload, 2 * PIPELINE_COUNT)
-    pinned = on_one_core(lambda: ours_pipeline(V12_TYPE, "plain", payload, 2 * PIPELINE_COUNT))
-    return {
-        "pinned": pinned[0] if pinned else None,
-        "floor": two_threads(same, same, payload, 2 * PIPELINE_COUNT, Queue()),
-        "ours": ours,
-        "switches": switches,
-        "serial": ours_serial(V12_TYPE, "plain", payload, 2 * PIPELINE_COUNT),
-    }
+    written = v12_queue.queues
+    v12_queue.queues = defaultdict(channel)
+    try:
+        ours, switches = ours_pipeline(V12_TYPE, "plain", payload, 2 * PIPELINE_COUNT)
+        pinned = on_one_core(lambda: ours_pipeline(V12_TYPE, "plain", payload, 2 * PIPELINE_COUNT))
+        return {
+            "pinned": pinned[0] if pinned else None,
+            "floor": two_threads(same, same, payload, 2 * PIPELINE_COUNT, channel()),
+            "ours": ours,
+            "switches": switches,
+            "serial": ours_serial(V12_TYPE, "plain", payload, 2 * PIPELINE_COUNT),
+        }
+    finally:
+        v12_queue.queues = written
 
 
 CODEC_CASES = [(c, s) for c in ("aes-gcm-256", "zstd", "gzip") for s in (100, 1024)]
@@ -242,7 +254,9 @@ def run(rounds: int, seconds: float) -> dict[str, list[dict[str, Any]]]:
         print("  gzip pipeline", file=sys.stderr, flush=True)
         results.setdefault("gzip-pipeline", []).append(gzip_pipeline_rows())
         print("  v1.2 plugin pipeline", file=sys.stderr, flush=True)
-        results.setdefault("plugin", []).append(plugin_rows())
+        results.setdefault("plugin", []).append(plugin_rows(Queue))
+        print("  v1.2 plugin pipeline on a SimpleQueue", file=sys.stderr, flush=True)
+        results.setdefault("plugin-simple", []).append(plugin_rows(SimpleQueue))
     return results
 
 
@@ -300,6 +314,10 @@ def report(results: dict[str, list[dict[str, Any]]], rounds: int, elapsed: float
     for name, runs in (
         ("gzip (baseline: the bare round trip in one thread)", results["gzip-pipeline"]),
         ("v1.2 plugin (`queue.Queue`), plain (no baseline)", results["plugin"]),
+        (
+            "the same plugin on a `queue.SimpleQueue` (one line changed)",
+            results["plugin-simple"],
+        ),
     ):
         rates = [r["ours"] for r in runs]
 
