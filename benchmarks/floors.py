@@ -18,10 +18,11 @@ Each floor does only what the case cannot avoid, with nothing of ours:
   one of them holds it.
 
 Every round runs each floor, its baseline and ours once, side by side in this
-one process; medians over rounds are printed (and written to
-``docs/performance-floors.md`` unless ``--no-docs``). A target above
-``floor / baseline`` cannot be met by any implementation on this interpreter
-and machine. Usage: ``python benchmarks/floors.py [--rounds 5]``.
+one process; medians over rounds are printed and written into
+``docs/performance.md`` as its ``floors`` section (``--no-docs``: print only).
+A target above ``floor / baseline`` is out of reach of any implementation on
+this interpreter and machine, within the run's noise (timed ratios move by up
+to 0.15 between runs here). Usage: ``python benchmarks/floors.py [--rounds 5]``.
 """
 
 from __future__ import annotations
