@@ -136,19 +136,9 @@ class QueueReader(_ReaderCommon, PluginMessageReader):
             sub.close()
 
     def __iter__(self) -> Iterator[tuple[bytes, str, Record]]:
-        sub = self._subscription()
-        timeout = self._timeout
-        while True:
-            batch = sub._batch  # Subscription.get, inlined: one call less per message
-            i = batch.next
-            if i < batch.size:
-                batch.next = i + 1
-                record = batch.records[i]
-            else:
-                taken = sub.get(timeout)
-                if taken is None:
-                    return
-                record = taken
+        for record in self._subscription().records(self._timeout):
+            if record is None:
+                return
             self._received += 1
             yield record.value, record.topic, record
 
@@ -172,19 +162,10 @@ class QueueAsyncReader(_ReaderCommon, AsyncReaderBase):
 
     def _run(self, sub: Subscription) -> None:
         deliver = self.deliver
-        while not sub.closed:
-            batch = sub._batch  # Subscription.get, inlined: one call less per message
-            i = batch.next
-            if i < batch.size:
-                batch.next = i + 1
-                record = batch.records[i]
-            else:
-                taken = sub.get(_POLL_S)
-                if taken is None:
-                    continue
-                record = taken
-            self._received += 1
-            deliver(record.value, record.topic, record)
+        for record in sub.records(_POLL_S):
+            if record is not None:
+                self._received += 1
+                deliver(record.value, record.topic, record)
 
     def close(self) -> None:
         """Stop the thread (after the message in hand) and unsubscribe."""

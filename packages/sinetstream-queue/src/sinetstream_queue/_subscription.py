@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,14 +50,26 @@ class Subscription:
         """The subscribed topic names."""
         return list(self._topics)
 
+    def records(self, timeout: float | None) -> Iterator[Record | None]:
+        """Every record on the subscribed topics in turn, and ``None`` each time
+        ``timeout`` seconds pass without one; ends when the subscription closes.
+
+        The reading thread's loop: the batch in hand is handed out here, a
+        generator step per record rather than a call (a call costs more).
+        """
+        take = self._broker._get
+        while not self.closed:
+            batch = self._batch
+            i = batch.next
+            if i < batch.size:
+                batch.next = i + 1
+                yield batch.records[i]
+            else:
+                yield take(self, timeout)
+
     def get(self, timeout: float | None) -> Record | None:
         """The next record on any subscribed topic; ``None`` after ``timeout`` seconds."""
-        batch = self._batch
-        i = batch.next
-        if i < batch.size:
-            batch.next = i + 1
-            return batch.records[i]
-        return self._broker._get(self, timeout)
+        return next(self.records(timeout), None)
 
     def seek(self, to_end: bool) -> None:
         """Move every cursor to the oldest retained record, or past the newest."""
