@@ -70,6 +70,9 @@ def decoder(
             cache = new
         return ts, payload
 
+    # Two closures with the same Avro-body tail, not one branching on ``opener``:
+    # one closure for both (the offsets fixed at build time) measured 450 to 780
+    # instructions more per unencrypted decode (callgrind, 1 KiB: 9,300 -> 9,750..10,080).
     if opener is None:
         assert prefix is not None
 
