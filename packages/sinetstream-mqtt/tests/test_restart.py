@@ -52,6 +52,18 @@ def collector(params: dict[str, Any]) -> CollectingReader:
     return CollectingReader(reader)
 
 
+def publish_until_acknowledged(writer: MessageWriter, value: str) -> int:
+    """Publish ``value`` until the broker acknowledges it; how many tries failed."""
+    retries = 0
+    while True:
+        try:
+            writer.publish(value)
+            return retries
+        except ConnectionError:  # not acknowledged: publish it again
+            retries += 1
+            time.sleep(0.05)
+
+
 def service(broker: Mosquitto, topic: str, protocol: str, client_id: str) -> dict[str, Any]:
     return {
         "no_config": True,
@@ -107,13 +119,7 @@ def test_broker_killed_and_restarted_mid_stream_loses_nothing(
                 elif seq == 250:
                     away.append(collector(away_params))
                 start = time.monotonic()
-                while True:
-                    try:
-                        writer.publish(str(seq))
-                        break
-                    except ConnectionError:  # not acknowledged: publish it again
-                        retries += 1
-                        time.sleep(0.05)
+                retries += publish_until_acknowledged(writer, str(seq))
                 outage = max(outage, time.monotonic() - start)
                 acked.append(seq)
                 time.sleep(0.002)
@@ -255,13 +261,7 @@ def test_reader_rides_out_a_broker_restarted_at_once(
                     time.sleep(0.3)  # Mosquitto saves what it acknowledged
                     kill(broker)
                     broker.start()
-                while True:
-                    try:
-                        writer.publish(str(seq))
-                        break
-                    except ConnectionError:  # not acknowledged: publish it again
-                        retries += 1
-                        time.sleep(0.05)
+                retries += publish_until_acknowledged(writer, str(seq))
                 time.sleep(0.002)
 
     caplog.set_level("WARNING", logger="sinetstream_mqtt")
