@@ -261,13 +261,9 @@ def run(rounds: int, seconds: float) -> dict[str, list[dict[str, Any]]]:
     return results
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def _pinned(values: list[float | None]) -> str:
     known = [v for v in values if v is not None]
-    return f"{_median(known):,.0f}" if known else "- (no sched_setaffinity)"
+    return f"{statistics.median(known):,.0f}" if known else "- (no sched_setaffinity)"
 
 
 def report(results: dict[str, list[dict[str, Any]]], rounds: int, elapsed: float) -> str:
@@ -289,10 +285,10 @@ def report(results: dict[str, list[dict[str, Any]]], rounds: int, elapsed: float
     for codec, size in CODEC_CASES:
         runs = results[f"{codec}|{size}"]
         for direction in ("encode", "decode"):
-            bare = _median([r[direction]["bare"] for r in runs])
-            floor = _median([r[direction]["floor"] / r[direction]["bare"] for r in runs])
-            ours = _median([r[direction]["ours"] / r[direction]["bare"] for r in runs])
-            mine = _median([r[direction]["ours"] / r[direction]["floor"] for r in runs])
+            bare = statistics.median([r[direction]["bare"] for r in runs])
+            floor = statistics.median([r[direction]["floor"] / r[direction]["bare"] for r in runs])
+            ours = statistics.median([r[direction]["ours"] / r[direction]["bare"] for r in runs])
+            mine = statistics.median([r[direction]["ours"] / r[direction]["floor"] for r in runs])
             label = f"{codec} {direction}"
             lines.append(
                 f"| {label} | {size} B | {bare:,.0f} | {floor:.2f} | {ours:.2f} | {mine:.2f} |"
@@ -325,20 +321,20 @@ def report(results: dict[str, list[dict[str, Any]]], rounds: int, elapsed: float
         def ratio(top: str, bottom: str, runs: list[dict[str, Any]] = runs) -> str:
             if bottom not in runs[0]:
                 return "-"
-            return f"{_median([r[top] / r[bottom] for r in runs]):.2f}"
+            return f"{statistics.median([r[top] / r[bottom] for r in runs]):.2f}"
 
-        base = f"{_median([r['bare'] for r in runs]):,.0f}" if "bare" in runs[0] else "-"
+        base = f"{statistics.median([r['bare'] for r in runs]):,.0f}" if "bare" in runs[0] else "-"
         cells = [
             name,
             base,
-            f"{_median([r['floor'] for r in runs]):,.0f}",
-            f"{_median(rates):,.0f}",
+            f"{statistics.median([r['floor'] for r in runs]):,.0f}",
+            f"{statistics.median(rates):,.0f}",
             _pinned([r["pinned"] for r in runs]),
-            f"{_median([r['serial'] for r in runs]):,.0f}",
+            f"{statistics.median([r['serial'] for r in runs]):,.0f}",
             ratio("floor", "bare"),
             ratio("ours", "bare"),
             ratio("ours", "floor"),
-            f"{_median([r['switches'] for r in runs]):.2f}",
+            f"{statistics.median([r['switches'] for r in runs]):.2f}",
             " ".join(f"{v / 1000:.0f}k" for v in rates),
         ]
         lines.append("| " + " | ".join(cells) + " |")
